@@ -1,0 +1,1 @@
+"""Entry point of the code domain (work in progress)."""

@@ -1,0 +1,1 @@
+"""soar-kit math domain."""

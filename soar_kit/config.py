@@ -1,0 +1,248 @@
+"""The configuration of a whole SOAR run, as pydantic models.
+
+Defaults are small enough for the embedded ``soar-mini`` model on a 2-core CPU; each field's
+description gives the paper's value (arXiv 2601.18778, see SOAR.md) where it differs, so that
+scaling up is a matter of a config file, not code.
+
+A config is read from TOML or YAML, then ``--set dotted.path=value`` overrides are applied, then
+it is validated once. Every error names the field and the file it came from.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from soar_kit.errors import ConfigError
+
+
+class _Section(BaseModel):
+    # forbid: a typo such as ``studnet.lr`` must fail loudly instead of silently using a default
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    name: str = Field(
+        "soar-mini",
+        description="Model source name (soar-mini, smollm2-135m) or a transformers folder / hub id.",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = Field("auto", description="'auto' picks cuda when available, else cpu.")
+
+
+class SamplingConfig(_Section):
+    temperature: float = Field(1.0, ge=0.0, description="0 means greedy.")
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(48, ge=1, description="Paper: 1024 for MATH.")
+
+
+class RLConfig(_Section):
+    """Settings of one RLOO/GRPO training run (a student's inner loop or the teacher update)."""
+
+    lr: float = Field(1e-4, gt=0.0, description="Paper: 1e-6 student, 1e-5 teacher.")
+    steps: int = Field(
+        10, ge=1, description="Optimizer steps. Paper: 10 inner steps (15-20 later)."
+    )
+    batch_size: int = Field(8, ge=1, description="Prompts per step. Paper: 8.")
+    group_size: int = Field(8, ge=2, description="Samples per prompt for RLOO. Paper: 32.")
+    kl: float = Field(0.0, ge=0.0, description="KL penalty to the reference. Paper: 0.001 teacher.")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    max_grad_norm: float = Field(1.0, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+
+
+class StudentConfig(_Section):
+    trainer: str = Field("rloo", description="Registered student trainer name.")
+    rl: RLConfig = Field(default_factory=RLConfig)
+
+
+class TeacherConfig(_Section):
+    rl: RLConfig = Field(
+        default_factory=lambda: RLConfig(lr=1e-5, steps=1, kl=0.001, group_size=4, batch_size=4)
+    )
+    max_resample_factor: int = Field(
+        8, ge=1, description="Give up after this many teacher samples per accepted problem."
+    )
+
+
+class MetaConfig(_Section):
+    """The SOAR outer loop (SOAR.md, 'Outer loop' and 'Promotion')."""
+
+    outer_steps: int = Field(6, ge=1, description="Paper: 200.")
+    g: int = Field(4, ge=2, description="Datasets per outer step (RLOO group). Paper: 4.")
+    n: int = Field(16, ge=1, description="Problems per dataset. Paper: 64.")
+    r: int = Field(2, ge=1, description="Students trained per dataset. Paper: 4.")
+    qr_size: int = Field(16, ge=1, description="|Q_R|, hard-train questions per reward. Paper: 64.")
+    tau: float = Field(0.01, description="Promotion threshold on the moving average. Paper: 0.01.")
+    window: int = Field(3, ge=1, description="Moving-average window. Paper: 3.")
+    reward: str = Field("grounded", description="Registered teacher reward scheme.")
+
+
+class HardSetConfig(_Section):
+    path: Path | None = Field(None, description="A hard set file from `soarkit hardset`.")
+    problem_set: str = Field("", description="Domain problem set to mine; '' = domain default.")
+    size: int | None = Field(None, ge=1, description="Problems to sample before filtering.")
+    k: int = Field(
+        32, ge=1, description="Attempts per problem; fail@k problems are hard. Paper: 128."
+    )
+
+
+class DomainConfig(_Section):
+    name: str = "math"
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the domain.")
+
+
+class BackendConfig(_Section):
+    name: str = Field("transformers", description="Generation backend for fixed weights.")
+
+
+class RunConfig(_Section):
+    seed: int = 0
+    run_dir: Path | None = Field(None, description="Default: runs/<domain>-<timestamp>.")
+    domain: DomainConfig = Field(default_factory=DomainConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    meta: MetaConfig = Field(default_factory=MetaConfig)
+    hardset: HardSetConfig = Field(default_factory=HardSetConfig)
+    backend: BackendConfig = Field(default_factory=BackendConfig)
+
+    def to_toml(self) -> str:
+        return dump_toml(self.model_dump(mode="json", exclude_none=True))
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a TOML or YAML file into a plain dict; errors name the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            raise ConfigError(f"config file {path}: unknown format '{suffix}' (use .toml or .yaml)")
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"config file {path}: cannot parse: {_one_line(exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a table/mapping")
+    return data
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``a.b=value`` -> (["a", "b"], parsed value); values are JSON where they parse, else text."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. student.rl.lr=1e-5")
+    key, raw = item.split("=", 1)
+    path = [p for p in key.strip().split(".") if p]
+    if not path:
+        raise ConfigError(f"--set {item!r}: empty key")
+    raw = raw.strip()
+    try:
+        value: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return path, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: '{part}' is not a section")
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
+) -> RunConfig:
+    """File, then ``base`` (typed CLI flags), then ``--set`` overrides; validated once."""
+    data: dict[str, Any] = read_config_file(path) if path is not None else {}
+    for dotted, value in (base or {}).items():
+        apply_overrides(data, [f"{dotted}={json.dumps(value, default=str)}"])
+    apply_overrides(data, list(overrides or []))
+    source = str(path) if path is not None else "command line"
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from exc
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, each naming the dotted field and where it came from."""
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        given = err.get("input")
+        shown = "" if isinstance(given, dict) or err["type"] == "missing" else f" (got {given!r})"
+        parts.append(f"{loc}: {msg}{shown}")
+    return f"invalid config in {source}: " + "; ".join(parts)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def dump_toml(data: dict[str, Any]) -> str:
+    """Minimal TOML writer for the plain dicts a RunConfig dumps to (no dates, no arrays of tables)."""
+    lines: list[str] = []
+
+    def scalar(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v)
+        if isinstance(v, str):
+            return json.dumps(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{json.dumps(k)} = {scalar(x)}" for k, x in v.items()) + "}"
+        raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+    def table(prefix: str, node: dict[str, Any]) -> None:
+        plain = {
+            k: v for k, v in node.items() if not (isinstance(v, dict) and _is_section(prefix, k))
+        }
+        nested = {k: v for k, v in node.items() if k not in plain}
+        if prefix:
+            lines.append(f"\n[{prefix}]")
+        for k, v in plain.items():
+            lines.append(f"{k} = {scalar(v)}")
+        for k, v in nested.items():
+            table(f"{prefix}.{k}" if prefix else k, v)
+
+    table("", data)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _is_section(prefix: str, key: str) -> bool:
+    # free-form option dicts are written inline so they round-trip without becoming sections
+    return not key.endswith("options")

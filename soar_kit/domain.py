@@ -92,6 +92,16 @@ class Domain(ABC):
     #: Problem set used by ``soarkit run``/``hardset`` when none is named.
     default_problem_set: ClassVar[str] = ""
 
+    def with_options(self, options: Mapping[str, Any]) -> Domain:
+        """This domain configured by the run's ``domain.options`` (a copy, or ``self``).
+
+        Unknown option keys must raise :class:`InvalidInput` naming them, so a typo in a config
+        file is not silently ignored.
+        """
+        if options:
+            raise InvalidInput(f"domain '{self.name}' takes no options (got: {', '.join(options)})")
+        return self
+
     # -- teacher -----------------------------------------------------------------------------
     @abstractmethod
     def teacher_prompt(self, rng: random.Random) -> str:

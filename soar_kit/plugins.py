@@ -36,6 +36,7 @@ LOAD_ENV = "SOARKIT_LOAD_PLUGINS"
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "soarkit_plugins.rewards",
     "soarkit_plugins.models",
+    "soarkit_plugins.mini",
     "soarkit_plugins.backends",
     "soarkit_plugins.trainers",
 )

@@ -1,0 +1,186 @@
+"""The built-in RLOO student trainer, in plain torch, readable top to bottom.
+
+One optimizer step (SOAR.md, "Outer loop" step 2 and the teacher update in step 4):
+
+1. take ``batch_size`` problems (a seeded shuffle, epoch after epoch);
+2. the policy itself samples ``group_size`` completions per problem (no gradients);
+3. reward every completion; RLOO advantage = own reward minus the mean of the *other*
+   completions of the same problem (leave-one-out baseline: unbiased, and it sums to zero in a
+   group, so a group where all rewards are equal gives no gradient at all);
+4. loss = -mean(advantage * log pi(completion)) with the log-probability summed over completion
+   tokens and divided by ``max_new_tokens`` (a constant, so long and short completions are
+   weighted as in plain REINFORCE, just rescaled), plus ``kl`` times the mean per-token KL to the
+   starting weights (the "k3" estimator, always >= 0);
+5. clip the gradient norm, AdamW step, cosine learning-rate schedule with linear warmup.
+
+Every sample is used for exactly one on-policy gradient step, so no importance ratio or clipping
+is needed. Dropout is off throughout (``eval()``) so that sampling and scoring see the same
+distribution. Deterministic in ``seed``: the problem order comes from ``random.Random(seed)``
+and sampling from a private ``torch.Generator``; the global RNGs are not touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from soar_kit.records import Problem
+from soar_kit.training import PromptFn, RewardFn, StepCallback, TrainStats
+
+if TYPE_CHECKING:
+    from soar_kit.config import RLConfig
+    from soar_kit.models import Policy
+
+
+def rloo_advantages(rewards: Any) -> Any:
+    """``(prompts, group)`` rewards -> leave-one-out advantages ``r_i - mean(r_j, j != i)``."""
+    group = rewards.shape[-1]
+    if group < 2:
+        raise ValueError("RLOO needs a group of at least 2 samples per prompt")
+    total = rewards.sum(dim=-1, keepdim=True)
+    return rewards - (total - rewards) / (group - 1)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor at ``step`` (0-based): linear warmup to 1, then cosine to 0."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / (warmup + 1)
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def batches(problems: Sequence[Problem], batch_size: int, rng: random.Random):
+    """Endless seeded batches: shuffle, walk through, reshuffle (each problem once per epoch)."""
+    order: list[int] = []
+    while True:
+        batch = []
+        while len(batch) < batch_size:
+            if not order:
+                order = list(range(len(problems)))
+                rng.shuffle(order)
+            batch.append(problems[order.pop()])
+        yield batch
+
+
+def train_rloo(
+    policy: Policy,
+    problems: Sequence[Problem],
+    *,
+    prompt: PromptFn,
+    reward: RewardFn,
+    settings: RLConfig,
+    seed: int,
+    on_step: StepCallback | None = None,
+    micro_batch: int = 64,
+    stop: Sequence[str] = (),
+    reference: Any = None,
+) -> TrainStats:
+    """Update ``policy.model`` in place with ``settings.steps`` RLOO steps (see module doc).
+
+    ``micro_batch`` bounds how many sequences are scored with gradients at once (memory only;
+    the update is the same). ``reference`` is the model the KL is measured against; by default,
+    when ``settings.kl > 0``, a frozen copy of the starting weights.
+    """
+    import torch
+
+    from soar_kit.sampling import completion_logprobs, sample
+
+    if not problems:
+        raise ValueError("no problems to train on")
+    model, tok = policy.model, policy.tokenizer
+    device = policy.device
+    sampling = settings.sampling
+    group, steps = settings.group_size, settings.steps
+    rng = random.Random(seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+
+    if settings.kl > 0 and reference is None:
+        reference = copy.deepcopy(model).eval()
+        for p in reference.parameters():
+            p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(
+        params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.999)
+    )
+    warmup = round(settings.warmup_ratio * steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: warmup_cosine(s, steps, warmup)
+    )
+
+    stats = TrainStats()
+    start = time.perf_counter()
+    model.eval()
+    batch_iter = batches(problems, settings.batch_size, rng)
+    for step in range(steps):
+        batch = next(batch_iter)
+        # 2. sample with the policy itself
+        rollout = sample(
+            model,
+            tok,
+            [prompt(p) for p in batch],
+            n=group,
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_new_tokens=sampling.max_new_tokens,
+            stop=stop,
+            generator=generator,
+        )
+        # 3. rewards and leave-one-out advantages
+        rewards = torch.tensor(
+            [reward(batch[i // group], text) for i, text in enumerate(rollout.texts)],
+            dtype=torch.float32,
+            device=device,
+        )
+        advantages = rloo_advantages(rewards.view(len(batch), group)).flatten()
+        # 4. policy-gradient loss (+ KL), accumulated over micro-batches
+        rows = rewards.shape[0]
+        mask = rollout.completion_mask.float()
+        n_tokens = mask.sum().clamp(min=1.0)
+        optimizer.zero_grad(set_to_none=True)
+        loss_total, kl_total = 0.0, 0.0
+        for lo in range(0, rows, micro_batch):
+            sl = slice(lo, min(rows, lo + micro_batch))
+            logp = completion_logprobs(model, rollout, sl)
+            m = mask[sl]
+            seq_logp = (logp * m).sum(dim=-1)
+            loss = -(advantages[sl] * seq_logp).sum() / (rows * sampling.max_new_tokens)
+            if settings.kl > 0:
+                with torch.no_grad():
+                    ref_logp = completion_logprobs(reference, rollout, sl)
+                delta = ref_logp - logp
+                kl_tok = torch.exp(delta) - delta - 1.0
+                kl = (kl_tok * m).sum() / n_tokens
+                loss = loss + settings.kl * kl
+                kl_total += float(kl.detach())
+            loss.backward()
+            loss_total += float(loss.detach())
+        # 5. clip, step, schedule
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+
+        stats.steps += 1
+        stats.mean_reward.append(float(rewards.mean()))
+        stats.loss.append(loss_total)
+        stats.kl.append(kl_total)
+        stats.tokens += rollout.num_tokens
+        if on_step is not None:
+            on_step(
+                step + 1,
+                {
+                    "reward": stats.mean_reward[-1],
+                    "loss": loss_total,
+                    "kl": kl_total,
+                    "grad_norm": float(grad_norm),
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens": float(rollout.num_tokens),
+                },
+            )
+    stats.seconds = time.perf_counter() - start
+    policy.info["trained"] = True
+    return stats

@@ -285,6 +285,11 @@ def run_cmd(
     """
     from soar_kit.loop import run_soar
 
+    if resume:
+        if run_dir is None:
+            raise InvalidInput("--resume needs --run-dir (the run to continue)")
+        if config_file is None and (run_dir / "config.toml").exists():
+            config_file = run_dir / "config.toml"  # the run's own effective config
     config = build_config(
         config_file,
         overrides,
@@ -301,6 +306,89 @@ def run_cmd(
     manager.domain(config.domain.name)  # unknown domain: fail before any work
     report_plugin_errors()
     run_soar(config, resume=resume, console=console)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+def report_cmd(run_dir: Path) -> None:
+    """Render PNG plots and a markdown summary of a run directory (finished or not)."""
+    from soar_kit.report import write_report
+
+    out = write_report(run_dir)
+    console.print(f"wrote {out / 'progress.png'} and {out / 'summary.md'}")
+
+
+@cli.command("hardset")
+@click.option("--domain", "domain_name", required=True, help="Problem domain.")
+@config_options
+@click.option("--k", type=int, help="Attempts per problem at temperature 1.0 (paper: 128).")
+@click.option("--problem-set", help="Domain problem set to mine (or mini:hard, mini:<level>).")
+@click.option("--size", type=int, help="Candidate problems to try.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write the hard set (JSON lines; train/test split per line).",
+)
+def hardset_cmd(
+    domain_name: str,
+    config_file: Path | None,
+    overrides: tuple[str, ...],
+    model: str | None,
+    seed: int | None,
+    k: int | None,
+    problem_set: str | None,
+    size: int | None,
+    out: Path,
+) -> None:
+    """Mine the fail@k problems of a model and split them 50/50 into train and test.
+
+    Use the file in a run with --set hardset.path=FILE.
+    """
+    from soar_kit.hardset import candidate_problems, mine_hard_set
+    from soar_kit.loop import (
+        derive_seed,
+        load_policy,
+        make_progress,
+        problem_set_name,
+        resolve_components,
+    )
+
+    config = build_config(
+        config_file,
+        overrides,
+        **{
+            "domain.name": domain_name,
+            "model.name": model,
+            "seed": seed,
+            "hardset.k": k,
+            "hardset.problem_set": problem_set,
+            "hardset.size": size,
+        },
+    )
+    parts = resolve_components(config)
+    name = problem_set_name(config, parts.domain)
+    candidates = candidate_problems(
+        parts.domain, name, seed=derive_seed(config.seed, "hardset"), size=config.hardset.size
+    )
+    with make_progress(console) as progress:
+        policy = load_policy(parts.source, config, parts.domain, config.model.name)
+        task = progress.add_task(f"fail@{config.hardset.k} on {name}", total=len(candidates))
+        hard = mine_hard_set(
+            parts.domain,
+            policy,
+            parts.backend,
+            candidates,
+            k=config.hardset.k,
+            max_new_tokens=config.student.rl.sampling.max_new_tokens,
+            seed=derive_seed(config.seed, "hardset-sampling"),
+            on_progress=lambda n: progress.advance(task, n),
+        )
+    hard.save(out)
+    console.print(
+        f"{len(hard.train) + len(hard.test)} of {len(candidates)} problems are fail@{hard.k}: "
+        f"{len(hard.train)} train, {len(hard.test)} test -> {out}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,275 @@
+"""``MathDomain``: prompts, teacher-output parser, verifier with reward shaping, problem sets."""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
+from typing import Any, ClassVar
+
+from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.errors import InvalidInput, ProblemRejected
+from soar_kit.records import Problem, Verdict
+from soarkit_math import files, mini, problems
+from soarkit_math.extract import final_answer, last_boxed, teacher_fields
+from soarkit_math.normalize import strip_math
+from soarkit_math.verifier import DEFAULT_TIMEOUT_S, Verifier
+
+#: Kept short on purpose: the tiny ``soar-mini`` model sees these in front of everything.
+TEACHER_PROMPT = "Write a new math problem: <question>...</question><answer>\\boxed{...}</answer>"
+STUDENT_SUFFIX = "\nPut the final answer in \\boxed{}."
+
+
+@dataclass(frozen=True)
+class MathOptions:
+    """``domain.options`` of a run (all optional). Rewards follow SOAR.md (paper: 120/20/10/0).
+
+    ``require_boxed``: only a ``\\boxed{}`` answer can be correct (the paper's rule); if false,
+    an ``<answer>`` tag or "The answer is ..." also counts, rewarded as ``reward_correct``.
+    ``files``: extra problem sets from MATH-format files, ``{name: path}``.
+    """
+
+    reward_correct: float = 1.2
+    reward_mentioned: float = 0.2
+    reward_boxed_wrong: float = 0.1
+    reward_unboxed: float = 0.0
+    require_boxed: bool = True
+    timeout: float = DEFAULT_TIMEOUT_S
+    files: Mapping[str, str] | None = None
+
+
+@lru_cache(maxsize=8)
+def _verifier(timeout: float) -> Verifier:
+    # Module-level so MathDomain stays a plain picklable object for worker processes.
+    return Verifier(timeout=timeout)
+
+
+def _mentions(text: str, reference: str) -> bool:
+    """Does ``reference`` appear in ``text`` as a whole token (``2`` is not found in ``12``)?"""
+    for candidate in {reference.strip(), strip_math(reference)}:
+        if not candidate:
+            continue
+        pattern = r"(?<![\w.])" + re.escape(candidate) + r"(?!\w|\.\d)"
+        if re.search(pattern, text):
+            return True
+    return False
+
+
+class MathDomain(Domain):
+    """Competition-style math with a symbolic verifier (SOAR.md's setting)."""
+
+    name: ClassVar[str] = "math"
+    description: ClassVar[str] = (
+        "math word problems; answers in \\boxed{}, checked by a budgeted SymPy verifier"
+    )
+    reward_range: ClassVar[tuple[float, float]] = (0.0, 1.2)
+    default_problem_set: ClassVar[str] = "mixed"
+
+    def __init__(self, options: MathOptions | None = None) -> None:
+        self.options = options or MathOptions()
+        o = self.options
+        rewards = (o.reward_correct, o.reward_mentioned, o.reward_boxed_wrong, o.reward_unboxed)
+        # instance attribute shadows the ClassVar: custom rewards keep the contract true
+        self.reward_range = (min(rewards), max(rewards))  # type: ignore[misc]
+
+    def with_options(self, options: Mapping[str, Any]) -> MathDomain:
+        known = set(asdict(MathOptions()))
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidInput(
+                f"domain 'math' has no option(s) {', '.join(unknown)} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        values = dict(options)
+        try:
+            for key in (
+                "reward_correct",
+                "reward_mentioned",
+                "reward_boxed_wrong",
+                "reward_unboxed",
+                "timeout",
+            ):
+                if key in values:
+                    values[key] = float(values[key])
+            if "require_boxed" in values and not isinstance(values["require_boxed"], bool):
+                raise ValueError("require_boxed must be true or false")
+            if "files" in values and values["files"] is not None:
+                values["files"] = {str(k): str(v) for k, v in dict(values["files"]).items()}
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"domain 'math': bad option value: {exc}") from exc
+        if values.get("timeout", 1.0) <= 0:
+            raise InvalidInput("domain 'math': timeout must be positive")
+        return MathDomain(replace(self.options, **values))
+
+    @property
+    def verifier(self) -> Verifier:
+        return _verifier(self.options.timeout)
+
+    # -- teacher ----------------------------------------------------------------------------
+    def teacher_prompt(self, rng: random.Random) -> str:
+        return TEACHER_PROMPT
+
+    def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
+        try:
+            question, answer = teacher_fields(text)
+        except ValueError as exc:
+            raise ProblemRejected(str(exc)) from exc
+        if len(question) > 4000:
+            raise ProblemRejected("question too long")
+        check = self.verifier.parseable(answer)
+        if check.status == "timeout":
+            raise ProblemRejected("answer timeout")
+        if not check.equal:
+            raise ProblemRejected("answer unparseable")
+        return Problem(
+            id=problem_id, question=question, answer=answer, domain=self.name, source="teacher"
+        )
+
+    # -- student ----------------------------------------------------------------------------
+    def student_prompt(self, problem: Problem) -> str:
+        return problem.question + STUDENT_SUFFIX
+
+    def verify(self, problem: Problem, completion: str) -> Verdict:
+        """Shaped reward (SOAR.md): boxed+correct / boxed, reference in text / boxed / none."""
+        o = self.options
+        try:
+            boxed = last_boxed(completion)
+            if boxed is None:
+                if not o.require_boxed:
+                    found = final_answer(completion)
+                    if found is not None:
+                        check = self.verifier.compare(problem.answer, found[0])
+                        if check.equal:
+                            return Verdict(
+                                correct=True,
+                                reward=o.reward_correct,
+                                reason=f"correct ({found[1]}, not boxed)",
+                            )
+                return Verdict(correct=False, reward=o.reward_unboxed, reason="nothing boxed")
+            check = self.verifier.compare(problem.answer, boxed.content)
+            if check.equal:
+                return Verdict(correct=True, reward=o.reward_correct, reason="correct")
+            outside = completion[: boxed.start] + " " + completion[boxed.end :]
+            why = check.status if check.status != "different" else "wrong"
+            if check.detail:
+                why += f": {check.detail}"
+            if _mentions(outside, problem.answer):
+                return Verdict(
+                    correct=False,
+                    reward=o.reward_mentioned,
+                    reason=f"boxed {why}; reference in text",
+                )
+            return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"boxed {why}")
+        except Exception as exc:  # the contract: never raise on completion text
+            return Verdict(
+                correct=False,
+                reward=o.reward_unboxed,
+                reason=f"verifier error: {type(exc).__name__}",
+            )
+
+    # -- problem sets -------------------------------------------------------------------------
+    def problem_sets(self) -> Mapping[str, ProblemSet]:
+        sets: dict[str, ProblemSet] = {}
+        every = list(problems.FAMILIES)
+        levels = list(range(1, problems.LEVELS + 1))
+        sets["mixed"] = ProblemSet(
+            "mixed",
+            "every procedural family at levels 1-5",
+            lambda seed, limit: problems.generate(every, levels, seed, limit),
+        )
+        for fam in every:
+            sets[fam] = ProblemSet(
+                fam,
+                f"procedural {fam}, levels 1-5",
+                lambda seed, limit, f=fam: problems.generate([f], levels, seed, limit),
+            )
+            for lv in levels:
+                sets[f"{fam}-l{lv}"] = ProblemSet(
+                    f"{fam}-l{lv}",
+                    f"procedural {fam} at level {lv}",
+                    lambda seed, limit, f=fam, v=lv: problems.generate([f], [v], seed, limit),
+                )
+        for lv in range(1, mini.LEVELS + 1):
+            sets[f"mini-l{lv}"] = ProblemSet(
+                f"mini-l{lv}",
+                f"soar-mini chains with {lv} operations",
+                lambda seed, limit, v=lv: _mini_set(v, seed, limit),
+            )
+        for name, path in (self.options.files or {}).items():
+            sets[name] = ProblemSet(
+                name,
+                f"MATH-format file {path}",
+                lambda seed, limit, p=path: files.load_problems(p, seed=seed, limit=limit),
+            )
+        return sets
+
+    def load_problem_set(self, name: str, *, seed: int, limit: int | None = None) -> list[Problem]:
+        """Also accepts ``file:PATH`` for a MATH-format JSONL/JSON/Parquet file."""
+        if name.startswith("file:"):
+            return files.load_problems(name[len("file:") :], seed=seed, limit=limit)
+        return super().load_problem_set(name, seed=seed, limit=limit)
+
+    # -- user input ---------------------------------------------------------------------------
+    def problem_from_json(self, data: Mapping[str, Any]) -> Problem:
+        if "question" in data and "domain" in data:
+            return super().problem_from_json(data)
+        return files.problem_from_record(data, index=0, source="user")
+
+    def problem_from_reference(self, reference: str) -> Problem:
+        if not reference.strip():
+            raise InvalidInput("empty --reference")
+        boxed = last_boxed(reference)
+        answer = boxed.content if boxed is not None else reference.strip()
+        return Problem(
+            id="user", question="(reference only)", answer=answer, domain=self.name, source="user"
+        )
+
+    def mini_world(self) -> MiniWorld:
+        return mini.mini_world()
+
+    def conformance_cases(self) -> ConformanceCases:
+        half = Problem(id="c-half", question="What is 1/2?", answer="\\frac{1}{2}", domain="math")
+        poly = Problem(id="c-poly", question="Expand (x+1)^2.", answer="x^2+2x+1", domain="math")
+        roots = Problem(id="c-roots", question="Solve x^2=4.", answer="-2, 2", domain="math")
+        return ConformanceCases(
+            valid_teacher_outputs=[
+                "<question>What is 2+3?</question><answer>\\boxed{5}</answer>",
+                "<question>Solve 2x=1.</question>\n<answer>\\frac{1}{2}</answer>",
+                "Here: <question>Expand (x+1)^2.</question> <answer>$x^2+2x+1$</answer>",
+            ],
+            malformed_teacher_outputs=[
+                "What is 2+3? The answer is 5.",
+                "<question>What is 2+3?</question>",
+                "<question>What is 2+3?</question><answer></answer>",
+                "<question></question><answer>5</answer>",
+                "<question>What is 2+3?</question><answer>\\boxed{5</answer>",
+                "<question>Q?</question><answer>\\frac{1}{</answer>",
+                "<answer>5</answer><question>What is 2+3?</question>",
+            ],
+            right=[
+                (half, "so \\boxed{0.5}"),
+                (half, "The answer is $\\boxed{\\dfrac{1}{2}}$."),
+                (poly, "\\boxed{(x+1)^2}"),
+                (poly, "\\boxed{1 + 2x + x^2}"),
+                (roots, "\\boxed{2, -2}"),
+            ],
+            wrong=[
+                (half, "\\boxed{2}"),
+                (half, "0.5"),
+                (poly, "\\boxed{x^2+1}"),
+                (roots, "\\boxed{2}"),
+                (half, "\\boxed{9^{9^{9^{9}}}}"),
+                (half, "\\boxed{__import__('os').system('true')}"),
+            ],
+        )
+
+
+def _mini_set(level: int, seed: int, limit: int | None) -> list[Problem]:
+    rng = random.Random(f"soarkit-math:mini:{level}:{seed}")
+    out = []
+    for i in range(200 if limit is None else limit):
+        p = mini.make_problem(level, rng)
+        out.append(p.model_copy(update={"id": f"mini-l{level}-{i:05d}"}))  # chains can repeat
+    return out

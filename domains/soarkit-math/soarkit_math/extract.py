@@ -1,0 +1,162 @@
+"""Finding answers in model text: ``\\boxed{}``, ``<answer>`` tags, plain final answers.
+
+Everything here is plain string scanning, linear in the input, with no regex that can
+backtrack badly, because it runs on arbitrary (possibly hostile, possibly 1 MB) model output
+before any budget is in force.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: The commands whose argument counts as "the boxed answer".
+_BOX_COMMANDS = ("\\boxed", "\\fbox")
+
+#: Teacher outputs longer than this are rejected before any scanning.
+MAX_TEACHER_CHARS = 20_000
+# "the answer is X", "Answer: X", "final answer: X" -- X runs to the end of the line.
+_FINAL_PHRASE = re.compile(
+    r"(?:final answer|the answer|answer)\s*(?:is|:|=)\s*:?\s*([^\n]{1,200})", re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Boxed:
+    """The last boxed answer of a text and where it sits (to look at the text around it)."""
+
+    content: str
+    start: int
+    end: int
+
+
+def _braced(text: str, open_at: int) -> int | None:
+    """Index just past the ``}`` matching the ``{`` at ``open_at``; None if unbalanced."""
+    depth = 0
+    i = open_at
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\" and i + 1 < n and text[i + 1] in "{}":
+            i += 2  # \{ and \} are literal braces (sets), not grouping
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return None
+
+
+def last_boxed(text: str) -> Boxed | None:
+    """The content of the last ``\\boxed{...}`` (nested braces allowed), or None.
+
+    Also accepts ``\\fbox{...}`` and the brace-less ``\\boxed 5`` form. An unbalanced last box
+    is skipped in favour of an earlier balanced one: a truncated completion still has its
+    earlier answer.
+    """
+    pos = len(text)
+    while True:
+        best = -1
+        cmd = ""
+        for c in _BOX_COMMANDS:
+            k = text.rfind(c, 0, pos)
+            if k > best:
+                best, cmd = k, c
+        if best < 0:
+            return None
+        j = best + len(cmd)
+        while j < len(text) and text[j] == " ":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            end = _braced(text, j)
+            if end is not None:
+                return Boxed(text[j + 1 : end - 1].strip(), best, end)
+        elif j > best + len(cmd) and j < len(text):
+            # \boxed 5  -> the next run of non-space characters
+            k = j
+            while k < len(text) and not text[k].isspace() and text[k] not in "$":
+                k += 1
+            if k > j:
+                return Boxed(text[j:k].strip(), best, k)
+        pos = best
+
+
+def answer_tag(text: str) -> str | None:
+    """Content of the last ``<answer>...</answer>``, unwrapping a ``\\boxed{}`` inside."""
+    # rfind, not a regex: ``<answer>`` repeated 100k times must not cost quadratic time
+    low = text.lower()
+    close = low.rfind("</answer>")
+    if close < 0:
+        return None
+    open_ = low.rfind("<answer>", 0, close)
+    if open_ < 0:
+        return None
+    inner = text[open_ + len("<answer>") : close].strip()
+    boxed = last_boxed(inner)
+    return boxed.content if boxed is not None else inner
+
+
+def plain_final_answer(text: str) -> str | None:
+    """A final answer written without a box: "The answer is 12." / "Answer: 12"."""
+    matches = list(_FINAL_PHRASE.finditer(text[-4000:]))
+    if not matches:
+        return None
+    ans = matches[-1].group(1).strip().strip("$").strip()
+    ans = ans.rstrip(".").strip()
+    return ans or None
+
+
+def final_answer(text: str) -> tuple[str, str] | None:
+    """The answer a completion commits to, with how it was found.
+
+    Returns ``(answer, "boxed" | "tag" | "plain")`` or None. The box wins over tags, and tags
+    over a phrase, because that is the order of how deliberate the marking is.
+    """
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed.content, "boxed"
+    tag = answer_tag(text)
+    if tag:
+        return tag, "tag"
+    plain = plain_final_answer(text)
+    if plain:
+        return plain, "plain"
+    return None
+
+
+def teacher_fields(text: str) -> tuple[str, str]:
+    """The question and raw answer of a teacher output, or ValueError(short reason).
+
+    The first ``<question>`` and the first ``<answer>`` after it form the problem; an answer
+    given inside ``\\boxed{}`` is unwrapped.
+    """
+    if len(text) > MAX_TEACHER_CHARS:
+        raise ValueError("output too long")
+    low = text.lower()
+    qs = low.find("<question>")
+    if qs < 0:
+        raise ValueError("missing <question>")
+    qe = low.find("</question>", qs)
+    if qe < 0:
+        raise ValueError("unclosed <question>")
+    as_ = low.find("<answer>", qe)
+    if as_ < 0:
+        raise ValueError("missing <answer>")
+    ae = low.find("</answer>", as_)
+    if ae < 0:
+        raise ValueError("unclosed <answer>")
+    question = text[qs + len("<question>") : qe].strip()
+    raw = text[as_ + len("<answer>") : ae].strip()
+    if not question:
+        raise ValueError("empty question")
+    if "<question>" in question.lower() or "<answer>" in question.lower():
+        raise ValueError("nested tags")
+    boxed = last_boxed(raw)
+    answer = boxed.content if boxed is not None else raw
+    answer = answer.strip().strip("$").strip()
+    if not answer:
+        raise ValueError("empty answer")
+    return question, answer

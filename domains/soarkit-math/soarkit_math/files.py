@@ -1,0 +1,112 @@
+"""Loading user problem files in the common MATH format (MATH, HARP, OlympiadBench, ...).
+
+A record needs a question (``problem``, or ``question``) and a reference: ``answer`` if present,
+else the last ``\\boxed{}`` of ``solution``. Files are JSONL, a JSON list, or Parquet. Records
+without a usable reference are skipped and counted (a dataset always has a few), but a file
+where no record is usable is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from soar_kit.errors import InvalidInput
+from soar_kit.records import Problem
+from soarkit_math.extract import last_boxed
+
+_QUESTION_KEYS = ("problem", "question", "Problem", "Question")
+_ANSWER_KEYS = ("answer", "final_answer", "Answer", "gt_answer")
+_SOLUTION_KEYS = ("solution", "Solution")
+
+
+def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    for k in keys:
+        if k in data and data[k] is not None:
+            return data[k]
+    return None
+
+
+def problem_from_record(data: Mapping[str, Any], *, index: int, source: str) -> Problem:
+    """One MATH-format record as a :class:`Problem`, or :class:`InvalidInput` naming the gap."""
+    question = _first(data, _QUESTION_KEYS)
+    if not isinstance(question, str) or not question.strip():
+        raise InvalidInput("math problem needs a 'problem' (or 'question') field")
+    answer = _first(data, _ANSWER_KEYS)
+    if isinstance(answer, list):  # OlympiadBench keeps final answers as a list
+        answer = ", ".join(str(a) for a in answer) if answer else None
+    if answer is not None and not isinstance(answer, str):
+        answer = str(answer)
+    if answer is not None:
+        boxed = last_boxed(answer)
+        answer = (boxed.content if boxed is not None else answer).strip().strip("$").strip()
+    if not answer:
+        solution = _first(data, _SOLUTION_KEYS)
+        boxed = last_boxed(solution) if isinstance(solution, str) else None
+        if boxed is None or not boxed.content:
+            raise InvalidInput(
+                "math problem needs an 'answer' field or a 'solution' with \\boxed{}"
+            )
+        answer = boxed.content
+    pid = str(data.get("id", data.get("unique_id", f"{source}-{index:06d}")))
+    extra = {k: data[k] for k in ("level", "type", "subject") if k in data}
+    return Problem(
+        id=pid,
+        question=question.strip(),
+        answer=answer,
+        domain="math",
+        data=json.loads(json.dumps(extra, default=str)),
+        source=source,
+    )
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSONL / JSON / Parquet file."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInput(f"problem file not found: {p}")
+    if p.suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise InvalidInput(f"{p}: reading Parquet needs pyarrow (pip install pyarrow)") from exc
+        return pq.read_table(p).to_pylist()
+    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".json" or text.lstrip().startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"{p}: not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+        if not isinstance(data, list):
+            raise InvalidInput(f"{p}: expected a JSON list of problems")
+        return data
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(f"{p}:{n}: not valid JSON ({exc.msg})") from exc
+    return records
+
+
+def load_problems(path: str | Path, *, seed: int, limit: int | None = None) -> list[Problem]:
+    """Usable problems of a MATH-format file; a seeded shuffle when ``limit`` takes a subset."""
+    source = f"file:{Path(path).name}"
+    out = []
+    for i, rec in enumerate(read_records(path)):
+        if not isinstance(rec, Mapping):
+            continue
+        try:
+            out.append(problem_from_record(rec, index=i, source=source))
+        except InvalidInput:
+            continue
+    if not out:
+        raise InvalidInput(f"{path}: no record has a problem and an answer (or boxed solution)")
+    if limit is not None and limit < len(out):
+        rng = random.Random(f"soarkit-math:file:{seed}")
+        out = rng.sample(out, limit)
+    return out

@@ -1,0 +1,219 @@
+"""String-level clean-up of answers and the exact fast path for plain numbers.
+
+Most answers in practice are numbers (``42``, ``-3/4``, ``\\frac{1}{2}``, ``0.25``, ``50\\%``).
+Comparing those needs no SymPy at all: exact rational arithmetic on a bounded-size string is
+microseconds, cannot blow up, and is the main reason this verifier is faster than Math-Verify.
+Everything else goes to the budgeted SymPy worker (:mod:`soarkit_math.budget`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+#: Longest answer (after extraction) the verifier looks at; longer is "invalid".
+MAX_ANSWER_CHARS = 400
+#: Deepest bracket nesting accepted before parsing (deeper is "invalid": ANTLR recursion).
+MAX_NESTING = 24
+#: Digits allowed in one literal, and the largest decimal exponent in ``1e400``.
+MAX_DIGITS = 400
+
+_SPACING = re.compile(
+    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|!|,|;|:| |quad|qquad)"
+    r"(?![a-zA-Z])"
+)
+_UNITS = (
+    "cm|mm|km|m|kg|mg|g|s|sec|second|seconds|min|minute|minutes|h|hr|hrs|hour|hours|day|days|"
+    "week|weeks|month|months|year|years|dollar|dollars|cent|cents|degree|degrees|unit|units|"
+    "inch|inches|in|foot|feet|ft|mile|miles|mph|meter|meters|metre|metres|sq|square|cubic|"
+    "liter|liters|l|ml|point|points|people|students|apples|ways|times|percent"
+)
+_TEXT_UNIT = re.compile(
+    r"\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{\s*(?:" + _UNITS + r")"
+    r"(?:\s*\^?\{?\d\}?)?\s*\}"
+)
+_PLAIN_UNIT = re.compile(r"(?<=[\d}])\s*(?:" + _UNITS + r")(?:\^?\d)?\.?$")
+_TEXT_WRAP = re.compile(r"^\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{([^{}]*)\}$")
+_DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°|\\degree")
+_DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
+
+_INT = r"\d+"
+_DEC = r"(?:\d+\.\d*|\.\d+)"
+_NUM = re.compile(r"^([+-]?)(\d+|\d{1,3}(?:,\d{3})+|\d+\.\d*|\.\d+)(?:[eE]([+-]?\d{1,4}))?$")
+_TIMES_TEN = re.compile(r"^(.+?)\s*\\times\s*10\^\{?([+-]?\d{1,4})\}?$")
+_FRAC = re.compile(
+    r"^([+-]?)\\frac(?:\{\s*([+-]?(?:" + _DEC + "|" + _INT + r"))\s*\}|(\d))"
+    r"(?:\{\s*([+-]?(?:" + _DEC + "|" + _INT + r"))\s*\}|(\d))$"
+)
+_SLASH = re.compile(r"^([+-]?)\(?\s*(\d+)\s*\)?\s*/\s*\(?\s*(\d+)\s*\)?$")
+_MIXED = re.compile(r"^([+-]?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+
+
+def strip_math(s: str) -> str:
+    """Remove what never changes an answer's value: delimiters, spacing, units, degrees."""
+    s = s.strip()
+    for a, b in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if s.startswith(a) and s.endswith(b) and len(s) >= len(a) + len(b):
+            s = s[len(a) : len(s) - len(b)].strip()
+    s = s.replace("\\$", "").replace("$", "")
+    s = _SPACING.sub(" ", s)
+    s = _DFRAC.sub(r"\\frac", s)
+    s = _DEGREES.sub("", s)
+    s = _TEXT_UNIT.sub("", s)
+    s = s.replace("{,}", ",").replace("\\%", "%")
+    s = " ".join(s.split())
+    m = _TEXT_WRAP.match(s)
+    if m:
+        s = m.group(1).strip()
+    s = _PLAIN_UNIT.sub("", s).strip()
+    while s.endswith((".", "\\")) and not re.search(r"\d\.$", s[-2:] if len(s) > 1 else ""):
+        s = s[:-1].rstrip()
+    if s.endswith(".") and not re.fullmatch(r"[+-]?\d+\.", s):
+        s = s[:-1].rstrip()
+    return s
+
+
+def nesting_depth(s: str) -> int:
+    """Deepest bracket nesting of ``s`` (any of ``({[``), counted without parsing."""
+    depth = best = 0
+    for c in s:
+        if c in "({[":
+            depth += 1
+            if depth > best:
+                best = depth
+        elif c in ")}]":
+            depth -= 1
+    return best
+
+
+@dataclass(frozen=True)
+class Num:
+    """A plain number read exactly. ``decimals`` is None for exact forms (ints, fractions)."""
+
+    value: Fraction
+    decimals: int | None
+    percent: bool
+
+
+def _read_decimal(sign: str, digits: str, exp: str | None) -> Num | None:
+    digits = digits.replace(",", "")
+    if len(digits) > MAX_DIGITS:
+        return None
+    e = int(exp) if exp else 0
+    if abs(e) > MAX_DIGITS:
+        return None
+    value = Fraction(digits) * (Fraction(10) ** e)
+    if sign == "-":
+        value = -value
+    decimals = None
+    if "." in digits or e < 0:
+        decimals = max(0, (len(digits.split(".")[1]) if "." in digits else 0) - e)
+    return Num(value, decimals, False)
+
+
+def read_number(s: str) -> Num | None:
+    """``s`` (already :func:`strip_math`-ed) as an exact number, or None if it is not one."""
+    s = s.replace(" ", "")
+    if not s or len(s) > MAX_DIGITS + 20:
+        return None
+    percent = s.endswith("%")
+    if percent:
+        s = s[:-1]
+    num = _read(s)
+    if num is None:
+        return None
+    if percent:
+        return Num(num.value / 100, None if num.decimals is None else num.decimals + 2, True)
+    return num
+
+
+def _read(s: str) -> Num | None:
+    m = _NUM.match(s)
+    if m:
+        return _read_decimal(m.group(1), m.group(2), m.group(3))
+    m = _TIMES_TEN.match(s)
+    if m:
+        base = _read(m.group(1))
+        if base is None:
+            return None
+        e = int(m.group(2))
+        dec = None if base.decimals is None and e >= 0 else max(0, (base.decimals or 0) - e)
+        return Num(base.value * Fraction(10) ** e, dec, False)
+    m = _FRAC.match(s)
+    if m:
+        top = _read(m.group(2) or m.group(3))
+        bot = _read(m.group(4) or m.group(5))
+        if top is None or bot is None or bot.value == 0:
+            return None
+        v = top.value / bot.value
+        exact = top.decimals is None and bot.decimals is None
+        return Num(-v if m.group(1) == "-" else v, None if exact else 12, False)
+    m = _SLASH.match(s)
+    if m:
+        if len(m.group(2)) > MAX_DIGITS or len(m.group(3)) > MAX_DIGITS or int(m.group(3)) == 0:
+            return None
+        v = Fraction(int(m.group(2)), int(m.group(3)))
+        return Num(-v if m.group(1) == "-" else v, None, False)
+    m = _MIXED.match(s)
+    if m:
+        if int(m.group(4)) == 0 or max(len(g) for g in m.groups()[1:]) > MAX_DIGITS:
+            return None
+        v = int(m.group(2)) + Fraction(int(m.group(3)), int(m.group(4)))
+        return Num(-v if m.group(1) == "-" else v, None, False)
+    return None
+
+
+def _sig_digits(value: Fraction, decimals: int) -> int:
+    """Significant digits a decimal with ``decimals`` places shows for ``value``."""
+    if value == 0:
+        return decimals
+    mag = len(str(abs(value.numerator) // max(1, abs(value.denominator))))
+    lead = mag if abs(value) >= 1 else 1 - _leading_zeros(abs(value))
+    return lead + decimals
+
+
+def _leading_zeros(v: Fraction) -> int:
+    n = 0
+    while v < Fraction(1, 10) and n < MAX_DIGITS:
+        v *= 10
+        n += 1
+    return n
+
+
+def numbers_match(
+    gold: Fraction, gold_dec: int | None, pred: Fraction, pred_dec: int | None
+) -> bool:
+    """Equality of two numbers with the tolerance decimals deserve.
+
+    Exact forms compare exactly. A decimal matches when it is within a relative 1e-6, or when
+    it is the other value rounded to the places it shows and shows at least 3 significant
+    digits (``0.333`` for 1/3, ``0.67`` does not count for 2/3).
+    """
+    if gold_dec is None and pred_dec is None:
+        return gold == pred
+    if abs(gold - pred) <= Fraction(1, 10**6) * max(1, abs(gold)):
+        return True
+    for approx, dec, other in ((pred, pred_dec, gold), (gold, gold_dec, pred)):
+        if dec is None or dec > 30:
+            continue
+        if _sig_digits(approx, dec) >= 3 and abs(other - approx) <= Fraction(1, 2 * 10**dec) * (
+            1 + Fraction(1, 10**9)
+        ):
+            return True
+    return False
+
+
+def alternatives(n: Num) -> list[tuple[Fraction, int | None]]:
+    """Values a number may stand for: ``50%`` is 0.5 but also "50" (percent as a unit)."""
+    out = [(n.value, n.decimals)]
+    if n.percent:
+        out.append((n.value * 100, None if n.decimals is None else max(0, n.decimals - 2)))
+    return out
+
+
+def numbers_equal(gold: Num, pred: Num) -> bool:
+    """Gold vs predicted number, percentages read either way."""
+    return any(
+        numbers_match(g, gd, p, pd) for g, gd in alternatives(gold) for p, pd in alternatives(pred)
+    )

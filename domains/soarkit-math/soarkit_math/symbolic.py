@@ -1,0 +1,383 @@
+"""SymPy side of the verifier: parse LaTeX with a real parser, guard, then compare.
+
+This module runs inside the budgeted worker process (:mod:`soarkit_math.budget`), which is what
+bounds its time and memory. It still refuses obviously explosive input itself (a size estimate
+of every number before anything is evaluated) so that hostile text costs a cheap refusal
+instead of a killed and respawned worker.
+
+Model text is never ``eval``-ed: parsing goes through ``latex2sympy2_extended``'s ANTLR grammar,
+which builds SymPy objects node by node (``evaluate=False``) and has no path to Python code.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import zlib
+from functools import lru_cache
+from typing import Any
+
+import sympy
+from latex2sympy2_extended import latex2sympy
+from latex2sympy2_extended.math_normalization import NormalizationConfig
+
+from soarkit_math.normalize import MAX_ANSWER_CHARS, MAX_NESTING, nesting_depth, strip_math
+
+#: Most nodes a parsed answer may have.
+MAX_NODES = 600
+#: Largest number of decimal digits any sub-expression may evaluate to.
+MAX_RESULT_DIGITS = 5000
+
+_NORMALIZATION = NormalizationConfig(
+    basic_latex=True,
+    units=True,
+    malformed_operators=False,
+    nits=True,
+    boxed="all",
+    equations=False,
+)
+
+
+class Refused(Exception):
+    """The answer is unusable (unparseable, too big); the message is the short reason."""
+
+
+# -- plain text -> LaTeX ---------------------------------------------------------------------------
+_FUNC_PAREN = re.compile(r"(?<![\\a-zA-Z])(sqrt|sin|cos|tan|ln|log|exp)\s*\(")
+_PI = re.compile(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])")
+_INF = re.compile(r"(?<![\\a-zA-Z])(?:infinity|inf|oo)(?![a-zA-Z])")
+_SCI = re.compile(r"(\d(?:\.\d*)?)[eE]([+-]?\d+)(?![a-zA-Z])")
+
+
+def _paren_to_brace(s: str, start: int) -> tuple[str, int] | None:
+    """The balanced ``(...)`` starting at ``start`` (an index of ``(``) and the end index."""
+    depth = 0
+    for i in range(start, len(s)):
+        if s[i] == "(":
+            depth += 1
+        elif s[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return s[start + 1 : i], i + 1
+    return None
+
+
+def plain_to_latex(s: str) -> str:
+    """Rewrite the plain-text habits of models (``sqrt(2)``, ``x**2``, ``pi``) as LaTeX."""
+    s = s.replace("**", "^")
+    s = _PI.sub(r"\\pi ", s)
+    s = _INF.sub(r"\\infty ", s)
+    s = _SCI.sub(r"\1\\times 10^{\2}", s)
+    out = []
+    i = 0
+    while True:
+        m = _FUNC_PAREN.search(s, i)
+        if m is None:
+            out.append(s[i:])
+            break
+        inner = _paren_to_brace(s, m.end() - 1)
+        if inner is None:
+            out.append(s[i:])
+            break
+        body, end = inner
+        name = m.group(1)
+        out.append(s[i : m.start()])
+        if name == "sqrt":
+            out.append("\\sqrt{" + plain_to_latex(body) + "}")
+        else:
+            out.append("\\" + name + "{(" + plain_to_latex(body) + ")}")
+        i = end
+    return "".join(out)
+
+
+# -- parsing ------------------------------------------------------------------------------------
+@lru_cache(maxsize=4096)
+def parse(text: str) -> Any:
+    """``text`` (an answer, LaTeX or plain) as a SymPy object, or :class:`Refused`.
+
+    Cached because the gold side of a problem is parsed once per completion.
+    """
+    s = strip_math(text)
+    if not s:
+        raise Refused("empty")
+    if len(s) > MAX_ANSWER_CHARS:
+        raise Refused("too long")
+    if nesting_depth(s) > MAX_NESTING:
+        raise Refused("nested too deeply")
+    s = plain_to_latex(s)
+    try:
+        expr = latex2sympy(s, normalization_config=_NORMALIZATION)
+    except RecursionError as exc:
+        raise Refused("nested too deeply") from exc
+    except Exception as exc:
+        raise Refused("unparseable") from exc
+    if expr is None:
+        raise Refused("unparseable")
+    if isinstance(expr, list | tuple):
+        expr = sympy.Tuple(*expr) if len(expr) != 1 else expr[0]
+    check_size(expr)
+    return expr
+
+
+def _count_nodes(expr: Any) -> int:
+    n = 0
+    for _ in sympy.preorder_traversal(expr):
+        n += 1
+        if n > MAX_NODES:
+            raise Refused("too large")
+    return n
+
+
+def _digits(expr: Any, depth: int = 0) -> float:
+    """Upper bound on the decimal digits of ``expr`` once evaluated, computed without
+    evaluating it: ``9^{9^{9^9}}`` or ``10!!!!`` is refused before SymPy tries to build it."""
+    if depth > 60:
+        raise Refused("nested too deeply")
+    if isinstance(expr, sympy.Integer):
+        return max(1, len(str(abs(int(expr)))))
+    if isinstance(expr, sympy.Rational):
+        return len(str(abs(expr.p))) + len(str(expr.q))
+    if isinstance(expr, sympy.Pow):
+        base = _digits(expr.base, depth + 1)
+        if isinstance(expr.exp, sympy.Rational):
+            # the exponent's own value, not a bound on it: 2^{1000} is 302 digits
+            if abs(expr.exp) > 10**7:
+                return (
+                    1 if expr.base in (sympy.S.One, sympy.S.NegativeOne, sympy.S.Zero) else math.inf
+                )
+            return max(base, 1) * float(abs(expr.exp)) + 1
+        exp = _digits(expr.exp, depth + 1)
+        if exp > 6:
+            if expr.base in (sympy.S.One, sympy.S.NegativeOne, sympy.S.Zero):
+                return 1
+            return math.inf
+        return max(base, 1) * (10**exp) + 1
+    if isinstance(expr, sympy.factorial | sympy.factorial2 | sympy.gamma | sympy.subfactorial):
+        arg = _digits(expr.args[0], depth + 1)
+        if arg > 5:
+            return math.inf
+        n = 10**arg
+        return n * math.log10(max(n, 2)) + 1
+    if isinstance(expr, sympy.Mul | sympy.binomial):
+        return sum(_digits(a, depth + 1) for a in expr.args) + 1
+    if not expr.args:
+        return 1
+    return max(_digits(a, depth + 1) for a in expr.args) + len(expr.args)
+
+
+def check_size(expr: Any) -> None:
+    """Refuse an expression whose tree or numbers are too large to evaluate safely."""
+    if isinstance(expr, sympy.MatrixBase):
+        if expr.rows * expr.cols > 100:
+            raise Refused("too large")
+        for e in expr:
+            check_size(e)
+        return
+    if not isinstance(expr, sympy.Basic):
+        raise Refused("unparseable")
+    _count_nodes(expr)
+    if _digits(expr) > MAX_RESULT_DIGITS:
+        raise Refused("number too large")
+
+
+# -- comparison ---------------------------------------------------------------------------------
+def _is_assignment(e: Any) -> bool:
+    return isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol | sympy.Function)
+
+
+def _unwrap(gold: Any, pred: Any) -> tuple[Any, Any]:
+    """``x = 3`` vs ``3``: compare the values (gold-first: the gold's form decides)."""
+    if _is_assignment(pred) and not isinstance(gold, sympy.Eq | sympy.And):
+        pred = pred.rhs
+    if _is_assignment(gold) and not isinstance(pred, sympy.Eq | sympy.And):
+        gold = gold.rhs
+    return gold, pred
+
+
+def _as_sequence(e: Any) -> tuple[str, list[Any]] | None:
+    if isinstance(e, sympy.FiniteSet):
+        return "set", list(e.args)
+    if isinstance(e, sympy.Tuple | list | tuple):
+        return "tuple", list(e)
+    if isinstance(e, sympy.Interval) and e.left_open and e.right_open and e.start.is_finite:
+        return "open-interval", [e.start, e.end]
+    return None
+
+
+def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
+    """Is ``pred`` the same answer as ``gold``? Gold-first: the gold's kind picks the rule."""
+    gold, pred = _unwrap(gold, pred)
+    if gold == pred:
+        return True
+    if isinstance(gold, sympy.MatrixBase) or isinstance(pred, sympy.MatrixBase):
+        if not (isinstance(gold, sympy.MatrixBase) and isinstance(pred, sympy.MatrixBase)):
+            return False
+        if gold.shape != pred.shape:
+            return False
+        return all(equivalent(a, b, pred_decimals) for a, b in zip(gold, pred, strict=True))
+    gs, ps = _as_sequence(gold), _as_sequence(pred)
+    if gs is not None:
+        if ps is None:
+            return False
+        gkind, gitems = gs
+        pkind, pitems = ps
+        if len(gitems) != len(pitems):
+            return False
+        if gkind == "set" or (pkind == "set" and gkind != "open-interval"):
+            return _match_unordered(gitems, pitems, pred_decimals)
+        if gkind == "open-interval" and pkind == "set":
+            return False  # (1, 2) as an interval or a point is ordered; {1, 2} is not
+        return all(equivalent(a, b, pred_decimals) for a, b in zip(gitems, pitems, strict=True))
+    if isinstance(gold, sympy.Interval):
+        if not isinstance(pred, sympy.Interval):
+            return False
+        return (
+            gold.left_open == pred.left_open
+            and gold.right_open == pred.right_open
+            and _expr_equal(gold.start, pred.start, pred_decimals)
+            and _expr_equal(gold.end, pred.end, pred_decimals)
+        )
+    if isinstance(gold, sympy.Union | sympy.Intersection | sympy.Complement):
+        if not isinstance(pred, sympy.Set):
+            return False
+        return bool(sympy.simplify(gold.symmetric_difference(pred)) == sympy.S.EmptySet)
+    if isinstance(gold, sympy.And):
+        if not isinstance(pred, sympy.And) or len(gold.args) != len(pred.args):
+            return False
+        return _match_unordered(list(gold.args), list(pred.args), pred_decimals)
+    if isinstance(gold, sympy.Rel):
+        return isinstance(pred, sympy.Rel) and _relation_equal(gold, pred)
+    if isinstance(pred, sympy.Rel | sympy.Set | sympy.And):
+        return False
+    if not isinstance(gold, sympy.Expr) or not isinstance(pred, sympy.Expr):
+        return False
+    return _expr_equal(gold, pred, pred_decimals)
+
+
+def _match_unordered(gold: list[Any], pred: list[Any], pred_decimals: int | None) -> bool:
+    left = list(pred)
+    for g in gold:
+        for i, p in enumerate(left):
+            if equivalent(g, p, pred_decimals):
+                del left[i]
+                break
+        else:
+            return False
+    return True
+
+
+_FLIP = {sympy.GreaterThan: sympy.LessThan, sympy.StrictGreaterThan: sympy.StrictLessThan}
+
+
+def _relation_equal(gold: Any, pred: Any) -> bool:
+    """Same relation up to sides and a constant factor (``2x = 4`` is ``x = 2``)."""
+
+    def canon(r: Any) -> tuple[type, Any]:
+        kind = type(r)
+        if kind in _FLIP:
+            return _FLIP[kind], r.rhs - r.lhs
+        return kind, r.lhs - r.rhs
+
+    gk, gd = canon(gold)
+    pk, pd = canon(pred)
+    if gk is not pk:
+        return False
+    if pd == 0:
+        return gd == 0
+    ratio = sympy.simplify(gd / pd)
+    if ratio.free_symbols or not ratio.is_number:
+        return False
+    if gk in (sympy.Eq, sympy.Ne):
+        return bool(ratio != 0)
+    return bool(ratio.is_positive)
+
+
+def _numeric(e: Any) -> complex | None:
+    try:
+        v = complex(sympy.N(e, 30))
+    except Exception:
+        return None
+    if math.isnan(v.real) or math.isnan(v.imag) or math.isinf(abs(v)):
+        return None
+    return v
+
+
+def _close(a: complex, b: complex, pred_decimals: int | None) -> bool:
+    if abs(a - b) <= 1e-9 * max(1.0, abs(a)):
+        return True
+    if pred_decimals is not None and pred_decimals <= 15:
+        # a decimal prediction: the gold rounded to the places shown, at >= 3 significant digits
+        sig = pred_decimals + (int(math.log10(abs(b))) + 1 if abs(b) >= 1 else 0)
+        if sig >= 3 and abs(a - b) <= 0.5 * 10**-pred_decimals * (1 + 1e-9):
+            return True
+        if abs(a - b) <= 1e-6 * max(1.0, abs(a)):
+            return True
+    return False
+
+
+def _expr_equal(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
+    if gold == pred:
+        return True
+    symbols = gold.free_symbols | pred.free_symbols
+    if not symbols:
+        a, b = _numeric(gold), _numeric(pred)
+        if a is None or b is None:
+            return bool(sympy.simplify(gold - pred) == 0)
+        return _close(a, b, pred_decimals)
+    diff = gold - pred
+    if sympy.expand(diff) == 0:
+        return True
+    verdict = _probe(gold, pred, sorted(symbols, key=str))
+    if verdict is not None:
+        return verdict
+    return bool(sympy.simplify(diff) == 0)
+
+
+def _probe(gold: Any, pred: Any, symbols: list[Any]) -> bool | None:
+    """Compare at random points: True if equal at >= 4 points, False on any clear mismatch,
+    None when too few points evaluate (domain issues) to say."""
+    rng = random.Random(zlib.crc32(f"{gold}|{pred}".encode()))
+    agree = 0
+    for _ in range(8):
+        point = {s: sympy.Float(round(rng.uniform(0.15, 1.9), 4)) for s in symbols}
+        a = _numeric(gold.subs(point))
+        b = _numeric(pred.subs(point))
+        if a is None or b is None:
+            continue
+        if abs(a - b) > 1e-7 * max(1.0, abs(a)):
+            return False
+        agree += 1
+        if agree >= 4:
+            return True
+    return None
+
+
+def compare(gold_text: str, pred_text: str, pred_decimals: int | None) -> tuple[str, str]:
+    """Worker entry point: ``("equal"|"different"|"invalid", detail)``.
+
+    A gold that does not parse is reported as ``invalid`` with ``gold:`` in the detail.
+    """
+    try:
+        gold = parse(gold_text)
+    except Refused as exc:
+        return "invalid", f"gold: {exc}"
+    try:
+        pred = parse(pred_text)
+    except Refused as exc:
+        return "invalid", str(exc)
+    try:
+        return ("equal", "") if equivalent(gold, pred, pred_decimals) else ("different", "")
+    except (RecursionError, MemoryError):
+        return "invalid", "too large"
+    except Exception as exc:  # SymPy raises a zoo of types on odd input
+        return "different", f"compare failed: {type(exc).__name__}"
+
+
+def check_parseable(text: str) -> tuple[str, str]:
+    """Worker entry point for teacher answers: ``("ok", "")`` or ``("invalid", reason)``."""
+    try:
+        parse(text)
+    except Refused as exc:
+        return "invalid", str(exc)
+    return "ok", ""

@@ -1,0 +1,140 @@
+"""The math domain against the core contract, plus its reward shaping and problem sets."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from soarkit_math import MathDomain
+from soarkit_math.problems import FAMILIES, LEVELS
+
+from soar_kit.errors import InvalidInput, ProblemRejected
+from soar_kit.plugins import PluginManager
+from soar_kit.testing import check_domain
+
+
+@pytest.fixture(scope="module")
+def domain() -> MathDomain:
+    return MathDomain()
+
+
+def test_conformance_kit_passes(domain: MathDomain) -> None:
+    failed = [r for r in check_domain(domain) if not r.ok]
+    assert failed == []
+
+
+def test_registered_through_entry_point() -> None:
+    pm = PluginManager(only=["math"])
+    assert isinstance(pm.domain("math"), MathDomain)
+    assert pm.errors == []
+
+
+@pytest.mark.parametrize(
+    ("completion", "reward", "correct"),
+    [
+        ("so \\boxed{0.5}", 1.2, True),
+        ("1/2 is what I get... \\boxed{3}", 0.2, False),
+        ("I think \\boxed{3}", 0.1, False),
+        ("the answer is 1/2", 0.0, False),
+        ("", 0.0, False),
+    ],
+)
+def test_reward_shaping(domain: MathDomain, completion: str, reward: float, correct: bool) -> None:
+    problem = domain.problem_from_reference("1/2")
+    verdict = domain.verify(problem, completion)
+    assert (verdict.reward, verdict.correct) == (reward, correct), verdict.reason
+
+
+def test_mention_is_a_whole_token(domain: MathDomain) -> None:
+    problem = domain.problem_from_reference("2")
+    assert domain.verify(problem, "12 and 21 \\boxed{5}").reward == 0.1
+    assert domain.verify(problem, "it is 2. \\boxed{5}").reward == 0.2
+
+
+def test_reward_options(domain: MathDomain) -> None:
+    custom = domain.with_options(
+        {"reward_correct": 1.0, "reward_boxed_wrong": 0.0, "require_boxed": False}
+    )
+    problem = custom.problem_from_reference("7")
+    assert custom.verify(problem, "\\boxed{7}").reward == 1.0
+    assert custom.verify(problem, "\\boxed{8}").reward == 0.0
+    unboxed = custom.verify(problem, "The answer is 7.")
+    assert unboxed.correct and unboxed.reward == 1.0
+    assert custom.reward_range == (0.0, 1.0)
+    assert domain.verify(problem, "The answer is 7.").correct is False  # default needs a box
+    with pytest.raises(InvalidInput, match="reward_corect"):
+        domain.with_options({"reward_corect": 1})
+
+
+def test_teacher_output_parsing(domain: MathDomain) -> None:
+    p = domain.parse_teacher_output(
+        "<question>What is $3 \\cdot 4$?</question>\n<answer>$\\boxed{12}$</answer>",
+        problem_id="t1",
+    )
+    assert (p.question, p.answer, p.id, p.domain) == ("What is $3 \\cdot 4$?", "12", "t1", "math")
+    for text, reason in [
+        ("no tags", "missing <question>"),
+        ("<question>q</question>", "missing <answer>"),
+        ("<question>q</question><answer>\\boxed{}</answer>", "empty answer"),
+        ("<question>q</question><answer>\\frac{1}{</answer>", "answer unparseable"),
+        (
+            "<question>q</question><answer>((((((((((((((((((((((((((1</answer>",
+            "answer unparseable",
+        ),
+        ("<question>q" + "x" * 30000 + "</question><answer>1</answer>", "output too long"),
+    ]:
+        with pytest.raises(ProblemRejected) as info:
+            domain.parse_teacher_output(text, problem_id="t")
+        assert info.value.reason == reason
+
+
+def test_prompts_are_short(domain: MathDomain) -> None:
+    problem = domain.problem_from_reference("1")
+    assert len(domain.teacher_prompt(random.Random(0))) < 100
+    assert len(domain.student_prompt(problem)) - len(problem.question) < 100
+    assert problem.question in domain.student_prompt(problem)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_procedural_sets_are_reproducible_and_self_consistent(
+    domain: MathDomain, family: str
+) -> None:
+    first = domain.load_problem_set(family, seed=3, limit=2 * LEVELS)
+    assert [p.model_dump() for p in first] == [
+        p.model_dump() for p in domain.load_problem_set(family, seed=3, limit=2 * LEVELS)
+    ]
+    assert first != domain.load_problem_set(family, seed=4, limit=2 * LEVELS)
+    assert {p.data["level"] for p in first} == set(range(1, LEVELS + 1))
+    for p in first:
+        verdict = domain.verify(p, f"\\boxed{{{p.answer}}}")
+        assert verdict.correct, (p.question, p.answer, verdict.reason)
+
+
+def test_mini_world(domain: MathDomain) -> None:
+    world = domain.mini_world()
+    assert 1 <= world.hard_level <= world.levels
+    for level in range(1, world.levels + 1):
+        a = world.make_problem(level, random.Random(level))
+        b = world.make_problem(level, random.Random(level))
+        assert a == b
+        assert len(a.question) < 60
+        assert a.data["level"] == level
+        solved = world.solution(a)
+        assert domain.verify(a, solved).correct
+        assert solved.count("=") == level  # one running-total step per operation
+    with pytest.raises(ValueError):
+        world.make_problem(world.levels + 1, random.Random(0))
+
+
+def test_problem_from_json_math_format(domain: MathDomain) -> None:
+    p = domain.problem_from_json(
+        {"problem": "What is 1+1?", "solution": "Clearly $\\boxed{2}$. Not \\boxed{3}"}
+    )
+    assert p.answer == "3"  # the LAST box of the solution
+    p = domain.problem_from_json({"problem": "Q", "solution": "\\boxed{2}", "answer": "4"})
+    assert p.answer == "4"  # an explicit answer wins
+    with pytest.raises(InvalidInput, match="answer"):
+        domain.problem_from_json({"problem": "Q", "solution": "no box"})
+    serialised = json.loads(p.model_dump_json())
+    assert domain.problem_from_json(serialised) == p

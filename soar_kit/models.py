@@ -9,8 +9,11 @@ verification) stays usable without it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from soar_kit.errors import SoarKitError, UnknownNameError
 
 if TYPE_CHECKING:
     from soar_kit.domain import Domain
@@ -35,6 +38,8 @@ class ModelSource(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: A catch-all source (``transformers``) that :func:`pick_source` tries after all others.
+    fallback: ClassVar[bool] = False
 
     def handles(self, spec: str) -> bool:
         """Whether this source loads ``spec``; by default the exact name."""
@@ -59,3 +64,45 @@ class ModelSource(ABC):
         ``domain`` is the run's domain: sources that build a model for it (``soar-mini``) use
         its :meth:`~soar_kit.domain.Domain.mini_world`; others ignore it.
         """
+
+
+def pick_source(sources: Iterable[ModelSource], spec: str) -> ModelSource:
+    """The source that loads ``spec``: an exact name first, then the first non-fallback source
+    whose :meth:`~ModelSource.handles` is true, then fallbacks (the generic ``transformers``
+    source, which would otherwise claim names such as ``soar-mini`` that merely look like paths).
+    """
+    ordered = list(sources)
+    for src in ordered:
+        if src.name == spec:
+            return src
+    for want_fallback in (False, True):
+        for src in ordered:
+            if src.fallback == want_fallback and src.handles(spec):
+                return src
+    names = ", ".join(s.name for s in ordered) or "none installed"
+    raise UnknownNameError(f"no model source handles '{spec}' (sources: {names})")
+
+
+def load_policy(
+    spec: str,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    seed: int = 0,
+    domain: Domain | None = None,
+    sources: Iterable[ModelSource] | None = None,
+) -> Policy:
+    """Load ``spec`` with the registered source that handles it (see :func:`pick_source`).
+
+    ``sources`` defaults to every model source of the process-wide plugin manager. A source whose
+    ``available()`` gives a reason is refused with that reason.
+    """
+    if sources is None:
+        from soar_kit.plugins import get_manager
+
+        sources = [r.obj for r in get_manager().collect("model").values()]
+    src = pick_source(sources, spec)
+    reason = src.available()
+    if reason is not None:
+        raise SoarKitError(f"model source '{src.name}' cannot load '{spec}': {reason}")
+    return src.load(spec, dtype=dtype, device=device, seed=seed, domain=domain)

@@ -163,8 +163,8 @@ class PluginManager:
         spec = KINDS[kind]
         found: dict[str, Registered[Any]] = {}
         hook = getattr(self.pm.hook, spec.hook)
-        # pluggy returns implementations last-registered-first; built-ins must win name clashes
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order: built-ins first, so they win name clashes
+        for impl in hook.get_hookimpls():
             origin = self._origins[impl.plugin_name]
             staged: list[Registered[Any]] = []
 
@@ -223,7 +223,7 @@ class PluginManager:
 
     def call_plugin_hook(self, hook: str, **kwargs: Any) -> None:
         """Call a non-registration hook (e.g. commands), isolating failing plugins."""
-        for impl in reversed(getattr(self.pm.hook, hook).get_hookimpls()):
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
             try:
                 impl.function(**kwargs)
             except Exception as exc:

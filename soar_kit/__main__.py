@@ -1,0 +1,5 @@
+"""``python -m soar_kit`` is the same as the ``soarkit`` command."""
+
+from soar_kit.cli import main
+
+main()

@@ -1,0 +1,85 @@
+"""Config loading, overrides and error messages that name the field and the file."""
+
+from __future__ import annotations
+
+import pytest
+
+from soar_kit.config import RunConfig, load_config
+from soar_kit.errors import ConfigError
+
+
+def test_defaults_validate_and_round_trip_through_toml(tmp_path):
+    config = RunConfig()
+    path = tmp_path / "c.toml"
+    path.write_text(config.to_toml())
+    assert load_config(path) == config
+
+
+def test_toml_and_yaml_files_with_overrides(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        'seed = 3\n[student.rl]\nlr = 0.5\n[domain]\nname = "code"\n[domain.options]\nstyle = "x"\n'
+    )
+    config = load_config(toml, ["student.rl.lr=1e-5", "meta.g=8", "model.name=./my model"])
+    assert config.seed == 3
+    assert config.student.rl.lr == 1e-5
+    assert config.meta.g == 8
+    assert config.model.name == "./my model"
+    assert config.domain.options == {"style": "x"}
+    yaml = tmp_path / "run.yaml"
+    yaml.write_text("meta:\n  n: 5\n  reward: learnability\n")
+    config = load_config(yaml)
+    assert (config.meta.n, config.meta.reward) == (5, "learnability")
+
+
+def test_effective_config_with_options_round_trips(tmp_path):
+    config = load_config(None, ['domain.options={"a": 1, "b": "two"}', "teacher.rl.kl=0.5"])
+    path = tmp_path / "again.toml"
+    path.write_text(config.to_toml())
+    assert load_config(path) == config
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[student.rl]\nlr = -1\n", "student.rl.lr: Input should be greater than 0 (got -1)"),
+        ("[studnet]\nlr = 1\n", "studnet: unknown field"),
+        ("[meta]\ng = 'many'\n", "meta.g: Input should be a valid integer"),
+        ("[meta]\ng = 1\n", "meta.g: Input should be greater than or equal to 2"),
+    ],
+)
+def test_validation_errors_name_field_and_file(tmp_path, text, expected):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unreadable_or_unparsable_files(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot read config file .*missing\.toml"):
+        load_config(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("seed = = 1")
+    with pytest.raises(ConfigError, match=r"broken\.toml: cannot parse"):
+        load_config(broken)
+    other = tmp_path / "c.ini"
+    other.write_text("x")
+    with pytest.raises(ConfigError, match=r"unknown format '\.ini'"):
+        load_config(other)
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        load_config(None, ["student.rl.lr"])
+    with pytest.raises(ConfigError, match="command line: seed: Input should be a valid integer"):
+        load_config(None, ["seed.x=1"])
+    with pytest.raises(ConfigError, match="'seed' is not a section"):
+        load_config(None, ["seed=1", "seed.x=1"])
+    with pytest.raises(
+        ConfigError, match=r"command line: meta\.tau: Input should be a valid number"
+    ):
+        load_config(None, ["meta.tau=abc"])

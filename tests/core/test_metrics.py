@@ -1,0 +1,77 @@
+"""Pure functions checked against values computed another way."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from soar_kit.metrics import (
+    mean_pass_at_k,
+    moving_average,
+    pass_at_k,
+    rloo_advantages,
+    text_diversity,
+    vendi_score,
+)
+from soar_kit.rewards import grounded_reward, learnability, rzero_uncertainty
+
+
+@pytest.mark.parametrize(("n", "c", "k"), [(5, 0, 1), (5, 1, 1), (5, 2, 3), (8, 3, 4), (6, 6, 2)])
+def test_pass_at_k_matches_enumeration(n, c, k):
+    # probability that a random k-subset of n samples (c correct) holds a correct one
+    samples = [1] * c + [0] * (n - c)
+    subsets = list(itertools.combinations(range(n), k))
+    brute = sum(any(samples[i] for i in s) for s in subsets) / len(subsets)
+    assert pass_at_k(n, c, k) == pytest.approx(brute)
+
+
+def test_pass_at_k_edges():
+    assert pass_at_k(32, 0, 32) == 0.0
+    assert pass_at_k(32, 1, 32) == 1.0
+    assert pass_at_k(32, 1, 1) == pytest.approx(1 / 32)
+    assert mean_pass_at_k([(4, 0), (4, 4)], 1) == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        pass_at_k(4, 5, 1)
+    with pytest.raises(ValueError):
+        pass_at_k(4, 1, 8)
+
+
+def test_rloo_advantages_leave_one_out_and_sum_to_zero():
+    adv = rloo_advantages([1.0, 0.0, 0.5, 0.5])
+    assert adv[0] == pytest.approx(1.0 - (0.0 + 0.5 + 0.5) / 3)
+    assert sum(adv) == pytest.approx(0.0)
+    assert rloo_advantages([0.2, 0.2]) == [0.0, 0.0]
+
+
+def test_moving_average_window():
+    assert moving_average([1, 2, 3, 4], 3) == pytest.approx(3.0)
+    assert moving_average([5], 3) == 5
+    assert moving_average([], 3) == 0.0
+
+
+def test_vendi_score_bounds():
+    assert vendi_score(np.ones((4, 4))) == pytest.approx(1.0)
+    assert vendi_score(np.eye(5)) == pytest.approx(5.0)
+    same = text_diversity(["what is 2+2?"] * 6)
+    varied = text_diversity(
+        [
+            "what is 2+2?",
+            "solve x^2=9",
+            "integrate sin x",
+            "17 mod 5",
+            "gcd of 12 and 18",
+            "area of a circle r=3",
+        ]
+    )
+    assert same == pytest.approx(1.0)
+    assert varied > 3 * same
+
+
+def test_reward_functions():
+    assert grounded_reward([0.1, 0.3]) == pytest.approx(0.2)
+    assert learnability(0.0) == 0.0 and learnability(0.25) == 0.75 and learnability(1.0) == 0.0
+    assert rzero_uncertainty(0.5) == 0.5 and rzero_uncertainty(0.0) == 0.0
+    assert math.isclose(rzero_uncertainty(0.9), 0.1)

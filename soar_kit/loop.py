@@ -38,11 +38,11 @@ from rich.table import Table
 
 from soar_kit.config import RunConfig
 from soar_kit.domain import Domain
-from soar_kit.errors import ConfigError, SoarKitError
+from soar_kit.errors import ConfigError, SoarKitError, UnknownNameError
 from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.hardset import MINI_PREFIX, HardSet, candidate_problems, mine_hard_set, success_counts
 from soar_kit.metrics import mean_pass_at_k, moving_average, text_diversity
-from soar_kit.models import ModelSource, Policy
+from soar_kit.models import ModelSource, Policy, pick_source
 from soar_kit.plugins import get_manager
 from soar_kit.records import Problem
 from soar_kit.rewards import RewardScheme
@@ -87,14 +87,11 @@ def resolve_components(config: RunConfig) -> Components:
 
 
 def find_model_source(spec: str) -> ModelSource:
-    sources = get_manager().collect("model")
-    for item in sources.values():  # named sources first, the catch-all 'transformers' last
-        if item.name != "transformers" and item.obj.handles(spec):
-            return item.obj
-    if "transformers" in sources and sources["transformers"].obj.handles(spec):
-        return sources["transformers"].obj
-    known = ", ".join(sorted(sources)) or "none"
-    raise ConfigError(f"model.name: no model source handles '{spec}' (sources: {known})")
+    sources = [r.obj for r in get_manager().collect("model").values()]
+    try:
+        return pick_source(sources, spec)
+    except UnknownNameError as exc:
+        raise ConfigError(f"model.name: {exc}") from exc
 
 
 def load_policy(source: ModelSource, config: RunConfig, domain: Domain, spec: str) -> Policy:

@@ -169,7 +169,8 @@ def _sig_digits(value: Fraction, decimals: int) -> int:
     if value == 0:
         return decimals
     mag = len(str(abs(value.numerator) // max(1, abs(value.denominator))))
-    lead = mag if abs(value) >= 1 else 1 - _leading_zeros(abs(value))
+    # 12.5 shows 2 + 1 digits; 0.0125 shows 4 places of which 1 is a leading zero
+    lead = mag if abs(value) >= 1 else -_leading_zeros(abs(value))
     return lead + decimals
 
 

@@ -47,6 +47,7 @@ class Refused(Exception):
 _FUNC_PAREN = re.compile(r"(?<![\\a-zA-Z])(sqrt|sin|cos|tan|ln|log|exp)\s*\(")
 _PI = re.compile(r"(?<![\\a-zA-Z])pi(?![a-zA-Z])")
 _INF = re.compile(r"(?<![\\a-zA-Z])(?:infinity|inf|oo)(?![a-zA-Z])")
+_TEX_ONE_TOKEN = re.compile(r"\\(sqrt|frac)\s*([0-9a-zA-Z])(?:\s*([0-9a-zA-Z]))?")
 _SCI = re.compile(r"(\d(?:\.\d*)?)[eE]([+-]?\d+)(?![a-zA-Z])")
 
 
@@ -63,12 +64,23 @@ def _paren_to_brace(s: str, start: int) -> tuple[str, int] | None:
     return None
 
 
+def _brace_tokens(m: re.Match[str]) -> str:
+    """TeX's brace-less arguments: ``\\sqrt 2`` is ``\\sqrt{2}``, ``\\frac34`` is 3/4."""
+    name, first, second = m.groups()
+    if name == "sqrt":
+        return "\\sqrt{" + first + "}" + (second or "")
+    if second is None:
+        return m.group(0)
+    return "\\frac{" + first + "}{" + second + "}"
+
+
 def plain_to_latex(s: str) -> str:
     """Rewrite the plain-text habits of models (``sqrt(2)``, ``x**2``, ``pi``) as LaTeX."""
     s = s.replace("**", "^")
     s = _PI.sub(r"\\pi ", s)
     s = _INF.sub(r"\\infty ", s)
     s = _SCI.sub(r"\1\\times 10^{\2}", s)
+    s = _TEX_ONE_TOKEN.sub(_brace_tokens, s)
     out = []
     i = 0
     while True:
@@ -159,7 +171,22 @@ def _digits(expr: Any, depth: int = 0) -> float:
             return math.inf
         n = 10**arg
         return n * math.log10(max(n, 2)) + 1
-    if isinstance(expr, sympy.Mul | sympy.binomial):
+    if isinstance(expr, sympy.exp):
+        arg = _digits(expr.args[0], depth + 1)
+        # e^a has about 0.43*|a| digits; a bound on |a| is 10^digits(a)
+        return math.inf if arg > 6 else 0.5 * 10**arg + 1
+    if isinstance(expr, sympy.binomial):
+        top = _digits(expr.args[0], depth + 1)
+        return math.inf if top > 7 else 0.31 * 10**top + 1  # C(n, k) < 2^n
+    if isinstance(expr, sympy.Product | sympy.Sum):
+        # sum/product over a range: refuse ranges too long to evaluate term by term
+        for limit in expr.limits:
+            for bound in limit[1:]:
+                if _digits(bound, depth + 1) > 4:
+                    return math.inf
+        body = _digits(expr.function, depth + 1)
+        return body * 10**4 if isinstance(expr, sympy.Product) else body + 4
+    if isinstance(expr, sympy.Mul):
         return sum(_digits(a, depth + 1) for a in expr.args) + 1
     if not expr.args:
         return 1
@@ -238,6 +265,9 @@ def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
             and _expr_equal(gold.start, pred.start, pred_decimals)
             and _expr_equal(gold.end, pred.end, pred_decimals)
         )
+    as_sets = _relation_vs_set(gold, pred)
+    if as_sets is not None:
+        return as_sets
     if isinstance(gold, sympy.Union | sympy.Intersection | sympy.Complement):
         if not isinstance(pred, sympy.Set):
             return False
@@ -253,6 +283,18 @@ def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
     if not isinstance(gold, sympy.Expr) or not isinstance(pred, sympy.Expr):
         return False
     return _expr_equal(gold, pred, pred_decimals)
+
+
+def _relation_vs_set(gold: Any, pred: Any) -> bool | None:
+    """``1 < x < 3`` against ``(1, 3)`` (either way round): compare the solution sets."""
+    rel, other = (gold, pred) if isinstance(gold, sympy.Rel | sympy.And) else (pred, gold)
+    if not isinstance(rel, sympy.Rel | sympy.And) or not isinstance(
+        other, sympy.Interval | sympy.Union
+    ):
+        return None
+    if isinstance(rel, sympy.Eq) or len(rel.free_symbols) != 1:
+        return None
+    return bool(rel.as_set() == other)
 
 
 def _match_unordered(gold: list[Any], pred: list[Any], pred_decimals: int | None) -> bool:

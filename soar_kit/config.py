@@ -246,3 +246,24 @@ def dump_toml(data: dict[str, Any]) -> str:
 def _is_section(prefix: str, key: str) -> bool:
     # free-form option dicts are written inline so they round-trip without becoming sections
     return not key.endswith("options")
+
+
+def reference_markdown() -> str:
+    """The field reference of docs/configuration.md, generated so that it cannot drift."""
+    rows: list[str] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            dotted = f"{prefix}{name}"
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{dotted}.")
+                continue
+            default = field.get_default(call_default_factory=True)
+            shown = json.dumps(default, default=str)
+            text = (field.description or "").replace("|", "\\|")
+            rows.append(f"| `{dotted}` | `{shown}` | {text} |")
+
+    walk(RunConfig, "")
+    header = ["| field | default | meaning (paper value) |", "|---|---|---|"]
+    return "\n".join(header + rows) + "\n"

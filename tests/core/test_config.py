@@ -83,3 +83,15 @@ def test_bad_override_syntax():
         ConfigError, match=r"command line: meta\.tau: Input should be a valid number"
     ):
         load_config(None, ["meta.tau=abc"])
+
+
+def test_docs_field_reference_is_current():
+    from pathlib import Path
+
+    from soar_kit.config import reference_markdown
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert docs.endswith(reference_markdown()), (
+        "docs/configuration.md is stale: regenerate its table with "
+        "soar_kit.config.reference_markdown()"
+    )

@@ -1,0 +1,150 @@
+"""Build soar-mini for a domain once, then load it from the cache.
+
+The cache entry is ``$SOARKIT_CACHE/soar-mini/<domain>-<key>/`` (default cache:
+``~/.cache/soar-kit``), where ``key`` hashes the recipe, the seed and the corpus text itself. A
+build is written into a temporary sibling folder and renamed into place only when complete
+(``os.replace`` of a directory is atomic on one filesystem), so a killed build never leaves an
+entry that looks valid; two concurrent builds of the same key both succeed and one wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from soar_kit.domain import Domain
+from soar_kit.errors import SoarKitError
+from soar_kit.mini.corpus import MiniRecipe, build_corpus, recipe_key
+from soar_kit.mini.model import count_params, make_model, pretrain
+from soar_kit.mini.tokenizer import build_char_tokenizer
+
+CACHE_ENV = "SOARKIT_CACHE"
+#: Written last into a build folder; its presence marks a complete entry.
+META_FILE = "soar-mini.json"
+
+
+def cache_root() -> Path:
+    """Where soar-mini builds live: ``$SOARKIT_CACHE/soar-mini`` or ``~/.cache/soar-kit/...``."""
+    base = os.environ.get(CACHE_ENV) or os.path.join(Path.home(), ".cache", "soar-kit")
+    return Path(base) / "soar-mini"
+
+
+@dataclass
+class MiniBuild:
+    """A built (or cache-loaded) soar-mini: model, tokenizer and the metadata saved with it."""
+
+    model: Any
+    tokenizer: Any
+    path: Path
+    meta: dict[str, Any]
+    #: True when this call built the model, False when it came from the cache.
+    built: bool
+
+
+def entry_path(domain: Domain, *, seed: int = 0, recipe: MiniRecipe | None = None) -> Path:
+    """The cache folder a build of ``domain`` with ``recipe`` and ``seed`` uses."""
+    _world, resolved, corpus = _plan(domain, recipe, seed)
+    return cache_root() / f"{domain.name}-{recipe_key(domain.name, resolved, corpus, seed)}"
+
+
+def _plan(domain: Domain, recipe: MiniRecipe | None, seed: int):  # type: ignore[no-untyped-def]
+    world = domain.mini_world()
+    if world is None:
+        raise SoarKitError(
+            f"soar-mini cannot be built for domain '{domain.name}': it offers no mini_world() "
+            "(use a domain with one, e.g. --domain math, or another --model)"
+        )
+    resolved = (recipe or MiniRecipe()).resolve(world)
+    return world, resolved, build_corpus(domain, world, resolved, seed)
+
+
+def build_or_load(
+    domain: Domain,
+    *,
+    seed: int = 0,
+    recipe: MiniRecipe | None = None,
+    log: Callable[[str], None] | None = None,
+) -> MiniBuild:
+    """soar-mini for ``domain``: from the cache if present, else built (and cached) now."""
+    world, resolved, corpus = _plan(domain, recipe, seed)
+    key = recipe_key(domain.name, resolved, corpus, seed)
+    path = cache_root() / f"{domain.name}-{key}"
+    if (path / META_FILE).is_file():
+        return _load(path, built=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{domain.name}-{key}.", dir=path.parent))
+    try:
+        start = time.perf_counter()
+        tokenizer = build_char_tokenizer()
+        model = make_model(resolved, tokenizer, seed)
+        stats = pretrain(model, tokenizer, corpus.texts, resolved, seed, log=log)
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        meta = _meta(
+            domain, world, resolved, corpus, seed, key, model, stats, time.perf_counter() - start
+        )
+        (tmp / "corpus-sample.txt").write_text("\n----\n".join(corpus.texts[:40]) + "\n")
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        if path.exists() and not (path / META_FILE).is_file():
+            # only complete entries are ever renamed into place, so this is foreign junk
+            shutil.rmtree(path)
+        try:
+            os.replace(tmp, path)  # atomic: the entry appears complete or not at all
+        except OSError:
+            if not (path / META_FILE).is_file():  # not a concurrent winner: a real failure
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _load(path, built=True)
+
+
+def _meta(domain, world, recipe, corpus, seed, key, model, stats, seconds):  # type: ignore[no-untyped-def]
+    import torch
+    import transformers
+
+    counts: dict[str, int] = {}
+    for kind, level in corpus.kinds:
+        counts[f"{kind}-L{level}"] = counts.get(f"{kind}-L{level}", 0) + 1
+    return {
+        "name": "soar-mini",
+        "domain": domain.name,
+        "key": key,
+        "seed": seed,
+        "recipe": recipe.to_json(),
+        "levels": world.levels,
+        "hard_level": world.hard_level,
+        "teacher_template": corpus.teacher_template,
+        "teacher_answer_form": corpus.teacher_answer_form,
+        "corpus_counts": dict(sorted(counts.items())),
+        "params": count_params(model),
+        "pretrain": stats,
+        "build_seconds": round(seconds, 2),
+        "torch_threads": torch.get_num_threads(),
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "python": platform.python_version(),
+        },
+        "machine": platform.machine(),
+    }
+
+
+def _load(path: Path, *, built: bool) -> MiniBuild:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+    meta = json.loads((path / META_FILE).read_text())
+    model = LlamaForCausalLM.from_pretrained(path, dtype="float32")
+    for p in model.parameters():  # detach from the mmap'd file: training on it is slow
+        p.data = p.data.clone()
+    model.eval()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(path)
+    return MiniBuild(model, tokenizer, path, meta, built)

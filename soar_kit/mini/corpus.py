@@ -1,0 +1,213 @@
+"""The synthetic pretraining corpus of soar-mini, built from a domain's :class:`MiniWorld`.
+
+The corpus is what gives a tiny model SOAR's three ingredients (DESIGN.md, "SOAR-mini"):
+
+* **solved problems only at low levels** (``1..solved_levels``), plus a thin slice of solved
+  *stepping stones* (levels between the solved ones and the hard level), so the built student is
+  partly right there -- the gradient RL needs -- and fails the hard level outright;
+* **teacher demonstrations at every level**: ``teacher_prompt + <question>…</question>
+  <answer>…</answer>``. Questions at the hard level appear here (never with their true answer),
+  so the model can *pose* problems it cannot *solve*;
+* everything short, because the model reads characters.
+
+The teacher format is found by trying candidate templates against the domain's own
+``parse_teacher_output``: the corpus only ever contains teacher text that the domain accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from soar_kit.domain import Domain, MiniWorld
+from soar_kit.errors import SoarKitError
+from soar_kit.records import Problem
+
+
+@dataclass(frozen=True)
+class MiniRecipe:
+    """Everything that determines a soar-mini build (hashed into the cache key with the seed).
+
+    Levels are the world's (``1..levels``). ``None`` level knobs are derived from the world's
+    ``hard_level`` in :meth:`resolve` so that one recipe serves every domain.
+    """
+
+    #: Bump when the builder changes in a way that changes the weights.
+    version: int = 1
+    #: Number of training texts in the corpus.
+    texts: int = 24_000
+    #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level - 2``).
+    solved_levels: int | None = None
+    #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
+    #: and below the hard level); small, so the model is only partly right there.
+    stone_share: float = 0.04
+    #: Share of all texts that are teacher demonstrations (questions at every level).
+    teacher_share: float = 0.3
+    #: Chance that a teacher demonstration above the solved levels (and below the hard level)
+    #: carries the true answer; otherwise a well-formed answer of another problem of that level.
+    #: Hard-level demonstrations never carry the true answer.
+    teacher_stone_truth: float = 0.3
+    # -- model ---------------------------------------------------------------------------------
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    ffn: int = 512
+    context: int = 512
+    # -- pretraining ---------------------------------------------------------------------------
+    steps: int = 700
+    batch: int = 64
+    lr: float = 3e-3
+    warmup: int = 40
+    weight_decay: float = 0.01
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def resolve(self, world: MiniWorld) -> MiniRecipe:
+        """This recipe with level knobs filled in and checked against ``world``."""
+        if not 1 <= world.hard_level <= world.levels:
+            raise SoarKitError(
+                f"mini world hard_level {world.hard_level} is outside levels 1..{world.levels}"
+            )
+        solved = self.solved_levels
+        if solved is None:
+            solved = max(1, world.hard_level - 2)
+        if not 1 <= solved < world.hard_level:
+            raise SoarKitError(
+                f"soar-mini recipe: solved_levels={solved} must be in 1..{world.hard_level - 1} "
+                f"(below the hard level {world.hard_level})"
+            )
+        return _replace(self, solved_levels=solved)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _replace(recipe: MiniRecipe, **changes: Any) -> MiniRecipe:
+    from dataclasses import replace
+
+    return replace(recipe, **changes)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    texts: list[str]
+    #: Per text: "student" or "teacher" and its level (for reports and tests).
+    kinds: list[tuple[str, int]]
+    #: The teacher template found to parse (``{prompt}``, ``{question}``, ``{answer}``).
+    teacher_template: str
+    #: Which answer form the template uses: "solution" or "answer".
+    teacher_answer_form: str
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for t in self.texts:
+            h.update(t.encode())
+            h.update(b"\x00")
+        return h.hexdigest()
+
+
+#: Candidate teacher templates, tried in order; the first the domain's parser accepts wins.
+TEACHER_TEMPLATES: tuple[str, ...] = (
+    "{prompt}{sep}<question>{question}</question><answer>{answer}</answer>",
+    "{prompt}{sep}<question>{question}</question>\n<answer>{answer}</answer>",
+)
+
+
+def _sep(prompt: str) -> str:
+    return "" if not prompt or prompt[-1].isspace() else "\n"
+
+
+def find_teacher_format(domain: Domain, world: MiniWorld, rng: random.Random) -> tuple[str, str]:
+    """The (template, answer form) whose output the domain's parser accepts, at every level."""
+    tried: list[str] = []
+    for template in TEACHER_TEMPLATES:
+        for form in ("solution", "answer"):
+            ok = True
+            for level in range(1, world.levels + 1):
+                p = world.make_problem(level, rng)
+                text = render_teacher(domain.teacher_prompt(rng), p, world, template, form)
+                try:
+                    domain.parse_teacher_output(text, problem_id="probe")
+                except Exception as exc:  # ProblemRejected or a domain bug: try the next form
+                    tried.append(f"{form}: {exc}")
+                    ok = False
+                    break
+            if ok:
+                return template, form
+    raise SoarKitError(
+        f"soar-mini: domain '{domain.name}' rejects every teacher template tried "
+        f"({'; '.join(tried[:3])})"
+    )
+
+
+def render_teacher(
+    prompt: str, problem: Problem, world: MiniWorld, template: str, form: str
+) -> str:
+    answer = world.solution(problem) if form == "solution" else problem.answer
+    return template.format(
+        prompt=prompt, sep=_sep(prompt), question=problem.question, answer=answer
+    )
+
+
+def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int) -> Corpus:
+    """The corpus for ``recipe`` (already :meth:`~MiniRecipe.resolve`\\ d), deterministic in seed.
+
+    ``random.Random`` with a string seed is stable across Python versions and platforms, and the
+    domain's ``make_problem`` is required to be deterministic in the rng state.
+    """
+    assert recipe.solved_levels is not None, "resolve() the recipe first"
+    rng = random.Random(f"soar-mini-corpus-{seed}")
+    template, form = find_teacher_format(domain, world, random.Random(f"probe-{seed}"))
+    solved = list(range(1, recipe.solved_levels + 1))
+    stones = list(range(recipe.solved_levels + 1, world.hard_level))
+    texts: list[str] = []
+    kinds: list[tuple[str, int]] = []
+    for _ in range(recipe.texts):
+        if rng.random() < recipe.teacher_share:
+            level = rng.randint(1, world.levels)
+            p = world.make_problem(level, rng)
+            shown = p
+            if level > recipe.solved_levels:
+                truthful = level < world.hard_level and rng.random() < recipe.teacher_stone_truth
+                if not truthful:
+                    decoy = world.make_problem(level, rng)
+                    shown = p.model_copy(update={"answer": decoy.answer})
+                    shown = _with_solution(shown, world, decoy)
+            texts.append(render_teacher(domain.teacher_prompt(rng), shown, world, template, form))
+            kinds.append(("teacher", level))
+        else:
+            if stones and rng.random() < recipe.stone_share:
+                level = rng.choice(stones)
+            else:
+                level = rng.choice(solved)
+            p = world.make_problem(level, rng)
+            texts.append(domain.student_prompt(p) + world.solution(p))
+            kinds.append(("student", level))
+    return Corpus(texts, kinds, template, form)
+
+
+def _with_solution(problem: Problem, world: MiniWorld, decoy: Problem) -> Problem:
+    # The decoy's solution text is the world's solution for the decoy; rendering asks the world
+    # for the solution of ``problem``, so carry the decoy's answer in the problem itself. Worlds
+    # derive the solution from ``answer`` (math) or from data; keep both from the decoy.
+    return problem.model_copy(update={"answer": decoy.answer, "data": decoy.data})
+
+
+def recipe_key(domain_name: str, recipe: MiniRecipe, corpus: Corpus, seed: int) -> str:
+    """Short hash naming the cache entry: recipe, seed and the corpus text itself.
+
+    Hashing the corpus (not only the recipe) means a domain that changes its prompts or its
+    problem generator gets a fresh build instead of a stale model.
+    """
+    payload = json.dumps(
+        {
+            "domain": domain_name,
+            "recipe": recipe.to_json(),
+            "seed": seed,
+            "corpus": corpus.fingerprint(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -17,7 +17,7 @@ def python_blocks(path: Path) -> list[str]:
 class FixedProbe:
     """A probe with measured values given up front (the loop's probe computes them)."""
 
-    problems: list = []
+    problems: tuple = ()
 
     def __init__(self, gains):
         self._gains = gains

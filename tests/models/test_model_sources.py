@@ -16,17 +16,23 @@ def sources():
     return [r.obj for r in PluginManager(load_entry_points=False).collect("model").values()]
 
 
-class _Named(ModelSource):
-    name = "soar-mini"
+class _Acme(ModelSource):
+    """A plugin source whose specs (``acme/...``) also look like hub ids."""
+
+    name = "acme"
+
+    def handles(self, spec: str) -> bool:
+        return spec == self.name or spec.startswith("acme/")
 
     def load(self, spec, **kw) -> Policy:  # pragma: no cover - never loaded here
         raise AssertionError
 
 
 def test_fallback_source_is_tried_last(sources, tmp_path):
-    mine = _Named()
-    everything = [*sources, mine]  # registered after transformers, like the mini plugin
-    assert pick_source(everything, "soar-mini") is mine
+    mine = _Acme()
+    everything = [*sources, mine]  # registered after transformers, like any plugin
+    assert pick_source(everything, "acme") is mine
+    assert pick_source(everything, "acme/big-model") is mine
     assert pick_source(everything, "smollm2-135m").name == "smollm2-135m"
     assert pick_source(everything, "HuggingFaceTB/SmolLM2-135M").name == "transformers"
     assert pick_source(everything, str(tmp_path)).name == "transformers"

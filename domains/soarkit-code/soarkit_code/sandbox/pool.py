@@ -1,0 +1,211 @@
+"""Parent side of the sandbox: a small pool of zygotes (fork servers), one job at a time each.
+
+Why a fork server: starting a fresh interpreter per evaluation (what human-eval-style harnesses
+do) costs tens of milliseconds of CPU before the candidate runs. A zygote pays that once; per job
+it forks a single-use child (about a millisecond), so the isolation of "a fresh process per
+evaluation" is kept at a fraction of the price. Namespaces are made once per zygote, not per job.
+
+Thread-safe: ``run`` may be called from several threads; each borrows an idle zygote.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import queue
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ZYGOTE = Path(__file__).with_name("zygote.py")
+#: uids handed to sandboxed jobs are ``UID_BASE + zygote slot``: far above any real account.
+UID_BASE = 1_700_000_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-evaluation resource limits (the child's rlimits and the supervisor's wall clock)."""
+
+    cpu_s: int = 2
+    wall_s: float = 4.0
+    memory_mb: int = 512
+    nproc: int = 16
+    fsize_mb: int = 8
+    nofile: int = 64
+    result_bytes: int = 2_000_000
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class RawRun:
+    """What came back from one sandboxed run: untrusted bytes plus facts the zygote observed."""
+
+    raw: bytes
+    timed_out: bool
+    signal: int
+    elapsed: float
+    oversize: bool = False
+    error: str = ""
+
+
+@dataclass
+class _Zygote:
+    proc: subprocess.Popen
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox itself failed (not the candidate)."""
+
+
+def _scrubbed_env() -> dict[str, str]:
+    # Nothing of the parent's environment (tokens, keys, proxies) reaches the zygote.
+    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"} | (
+        {"SOARKIT_SANDBOX_NO_NAMESPACES": "1"}
+        if os.environ.get("SOARKIT_SANDBOX_NO_NAMESPACES") == "1"
+        else {}
+    )
+
+
+class SandboxPool:
+    """``workers`` zygotes started lazily; each evaluation runs in a fresh forked child."""
+
+    def __init__(self, workers: int = 2, limits: Limits | None = None) -> None:
+        self.workers = max(1, workers)
+        self.limits = limits or Limits()
+        self._idle: queue.Queue[_Zygote] = queue.Queue()
+        self._all: list[_Zygote] = []
+        self._lock = threading.Lock()
+        self._slots: list[int] = []
+        self._fallback_dir = tempfile.gettempdir()
+        self._closed = False
+        atexit.register(self.close)
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def _start(self, slot: int) -> _Zygote:
+        uid = UID_BASE + (os.getpid() % 100_000) * 64 + slot
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-B", str(ZYGOTE), str(uid), self._fallback_dir],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=_scrubbed_env(),
+            close_fds=True,
+            cwd="/",
+        )
+        z = _Zygote(proc)
+        z.info = self._read(z) or {}
+        if not z.info.get("ready"):
+            proc.kill()
+            raise SandboxError("sandbox zygote failed to start")
+        z.info["slot"] = slot
+        return z
+
+    def _ensure_started(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise SandboxError("sandbox pool is closed")
+            while len(self._all) < self.workers:
+                z = self._start(len(self._all))
+                self._all.append(z)
+                self._idle.put(z)
+
+    def describe(self) -> dict[str, Any]:
+        """What isolation the zygotes obtained on this machine (namespaces, seccomp, uid drop)."""
+        self._ensure_started()
+        info = dict(self._all[0].info)
+        info.pop("ready", None)
+        info.pop("slot", None)
+        info["workers"] = self.workers
+        return info
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            for z in self._all:
+                try:
+                    z.proc.stdin.close()  # type: ignore[union-attr]
+                    z.proc.wait(timeout=2)
+                except Exception:
+                    z.proc.kill()
+            self._all.clear()
+
+    def worker_pids(self) -> list[int]:
+        return [z.proc.pid for z in self._all]
+
+    # -- protocol ----------------------------------------------------------------------------------
+    @staticmethod
+    def _read(z: _Zygote) -> dict[str, Any] | None:
+        out = z.proc.stdout
+        assert out is not None
+        head = out.read(4)
+        if len(head) < 4:
+            return None
+        (n,) = struct.unpack(">I", head)
+        return json.loads(out.read(n))
+
+    def run(self, code: str, calls: list[dict[str, str]], limits: Limits | None = None) -> RawRun:
+        """Run ``code`` then ``calls`` (``{"fn", "args"}``) in a fresh sandboxed child."""
+        self._ensure_started()
+        lim = limits or self.limits
+        job = json.dumps({"code": code, "calls": calls, "limits": lim.to_json()}).encode()
+        z = self._idle.get()
+        try:
+            stdin = z.proc.stdin
+            assert stdin is not None
+            stdin.write(struct.pack(">I", len(job)) + job)
+            stdin.flush()
+            reply = self._read(z)
+        except (OSError, ValueError):
+            reply = None
+        if reply is None:
+            # the zygote died (it never runs candidate code, so this is a bug or an OOM kill)
+            self._replace(z)
+            raise SandboxError("sandbox worker died")
+        self._idle.put(z)
+        return RawRun(
+            raw=reply.get("raw", "").encode("latin-1"),
+            timed_out=bool(reply.get("timed_out")),
+            signal=int(reply.get("signal", 0)),
+            elapsed=float(reply.get("elapsed", 0.0)),
+            oversize=bool(reply.get("oversize")),
+            error=str(reply.get("error", "")),
+        )
+
+    def _replace(self, z: _Zygote) -> None:
+        with self._lock:
+            try:
+                z.proc.kill()
+                z.proc.wait(timeout=2)
+            except Exception:
+                pass
+            slot = z.info.get("slot", 0)
+            if z in self._all:
+                self._all.remove(z)
+            if not self._closed:
+                nz = self._start(slot)
+                self._all.append(nz)
+                self._idle.put(nz)
+
+
+_shared: dict[tuple, SandboxPool] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_pool(workers: int, limits: Limits) -> SandboxPool:
+    """One pool per (workers, limits) per process: domains are cheap copies, pools are not."""
+    key = (workers, limits, os.getpid())
+    with _shared_lock:
+        pool = _shared.get(key)
+        if pool is None:
+            pool = SandboxPool(workers, limits)
+            _shared[key] = pool
+        return pool

@@ -1,0 +1,530 @@
+"""The sandbox fork server ("zygote"): runs as its own process, stdlib only, never runs candidates.
+
+It is started by :class:`soarkit_code.sandbox.pool.SandboxPool` as
+``python -I -S zygote.py`` with a scrubbed environment. At start it moves itself into fresh
+network, mount and IPC namespaces where the kernel allows it (private tmpfs over every
+world-writable directory, no network interface up), and makes itself the child subreaper so
+that whatever a candidate spawns is re-parented here and reaped.
+
+Then, per job read from stdin (4-byte length + JSON), it forks a single-use child that:
+
+* becomes a new session (its own process group), gets ``/dev/null`` as stdin, a capped file as
+  stdout/stderr and a pipe as fd 3, closes every other descriptor;
+* chdirs into a fresh private directory, applies rlimits (CPU, address space, processes, file
+  size, open files, core dumps), sets ``no_new_privs``, installs a seccomp filter that refuses
+  non-UNIX sockets, drops to a uid/gid used by nobody else on the host;
+* executes the candidate and then the harness's calls, writing *only serialised plain values*
+  to fd 3.
+
+The zygote enforces the wall-clock limit, then kills every process of the job's uid (``kill(-1)``
+issued *as that uid* reaches processes that left the process group), reaps them, wipes the
+job's files, and answers the parent with the raw bytes from fd 3. Those bytes are untrusted:
+the parent decodes them and compares values itself (see ``harness.py``). This module is
+deliberately free of soar-kit imports so that the child's interpreter holds nothing but the
+standard library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import json
+import os
+import platform
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_SECCOMP = 22
+PR_SET_DUMPABLE = 4
+SECCOMP_MODE_FILTER = 2
+
+#: Directories any uid may write to on a usual Linux host; covered by a private tmpfs.
+WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+STATE: dict[str, object] = {"netns": False, "mountns": False, "root": os.geteuid() == 0}
+
+
+def _send(obj: dict) -> None:
+    data = json.dumps(obj).encode()
+    sys.stdout.buffer.write(struct.pack(">I", len(data)) + data)
+    sys.stdout.buffer.flush()
+
+
+def _recv() -> dict | None:
+    head = sys.stdin.buffer.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack(">I", head)
+    return json.loads(sys.stdin.buffer.read(n))
+
+
+# -- one-time isolation of the zygote itself ------------------------------------------------------
+
+
+def _isolate() -> None:
+    """Enter fresh namespaces where possible; every step degrades to a recorded 'not available'."""
+    if os.environ.get("SOARKIT_SANDBOX_NO_NAMESPACES") == "1":
+        return
+    if _libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0:
+        STATE["netns"] = True
+    if _libc.unshare(CLONE_NEWNS) == 0:
+        if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
+            ok = True
+            for d in WORLD_WRITABLE:
+                if os.path.isdir(d):
+                    opts = b"size=256m,mode=1777,nr_inodes=20000"
+                    rc = _libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts)
+                    ok = ok and rc == 0
+            STATE["mountns"] = ok and _hide_homes()
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+MS_BIND = 4096
+MS_REMOUNT = 32
+MS_RDONLY = 1
+#: Home directories hidden behind an empty tmpfs in the zygote's mount namespace.
+HOMES = ("/root", "/home")
+
+
+def _hide_homes() -> bool:
+    """Cover home directories with an empty tmpfs; re-expose the stdlib read-only if it lives there.
+
+    The interpreter (e.g. a pyenv build) may sit under ``/root``; the dropped uid could not read
+    it anyway (``/root`` is 0700), so without the re-bind candidates could not ``import`` modules
+    the zygote had not pre-imported.
+    """
+    ok = True
+    needed = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)})
+    for home in HOMES:
+        if not os.path.isdir(home):
+            continue
+        inside = [p for p in needed if p.startswith(home.rstrip("/") + "/")]
+        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in inside}
+        if (
+            _libc.mount(
+                b"tmpfs", home.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"size=1m,mode=0755"
+            )
+            != 0
+        ):
+            ok = False
+            continue
+        for p, fd in fds.items():
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            src = f"/proc/self/fd/{fd}".encode()
+            rc = _libc.mount(src, p.encode(), None, MS_BIND | MS_REC, None)
+            rc = rc or _libc.mount(None, p.encode(), None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+            ok = ok and rc == 0
+            os.close(fd)
+    return ok
+
+
+#: Pure, commonly used stdlib modules imported once in the zygote so that children start warm.
+PRELOAD = (
+    "math",
+    "cmath",
+    "re",
+    "itertools",
+    "functools",
+    "collections",
+    "heapq",
+    "bisect",
+    "string",
+    "operator",
+    "copy",
+    "random",
+    "fractions",
+    "decimal",
+    "statistics",
+    "typing",
+    "dataclasses",
+    "enum",
+    "hashlib",
+    "json",
+    "datetime",
+    "array",
+    "textwrap",
+    "unicodedata",
+)
+
+
+def _preload() -> None:
+    import importlib
+
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
+
+
+# -- seccomp: refuse sockets other than AF_UNIX ---------------------------------------------------
+
+_AUDIT_ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+
+
+def _seccomp_program() -> bytes | None:
+    """A classic-BPF filter: socket(domain != AF_UNIX) -> EACCES, everything else allowed.
+
+    It is defence in depth next to the empty network namespace, and the network guard when no
+    namespace can be made (non-root, restricted container).
+    """
+    arch = _AUDIT_ARCH.get(platform.machine())
+    if arch is None:
+        return None
+    audit_arch, nr_socket = arch
+    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    allow, errno_eacces = 0x7FFF0000, 0x00050000 | 13
+    kill = 0x80000000  # SECCOMP_RET_KILL_PROCESS: a foreign-arch syscall is not negotiable
+
+    def ins(code: int, jt: int, jf: int, k: int) -> bytes:
+        return struct.pack("HBBI", code, jt, jf, k)
+
+    prog = [
+        ins(ld_w_abs, 0, 0, 4),  # seccomp_data.arch
+        ins(jeq_k, 1, 0, audit_arch),
+        ins(ret_k, 0, 0, kill),
+        ins(ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+        ins(jeq_k, 0, 3, nr_socket),
+        ins(ld_w_abs, 0, 0, 16),  # args[0] low word: the address family
+        ins(jeq_k, 1, 0, 1),  # AF_UNIX -> allow
+        ins(ret_k, 0, 0, errno_eacces),
+        ins(ret_k, 0, 0, allow),
+    ]
+    return b"".join(prog)
+
+
+_SECCOMP = _seccomp_program()
+
+
+def _install_seccomp() -> bool:
+    if _SECCOMP is None:
+        return False
+    n = len(_SECCOMP) // 8
+    buf = ctypes.create_string_buffer(_SECCOMP, len(_SECCOMP))
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(n, ctypes.cast(buf, ctypes.c_void_p))
+    return _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) == 0
+
+
+# -- value encoding (runs in the child; its output is untrusted anyway) ---------------------------
+
+
+class _Unencodable(Exception):
+    pass
+
+
+def _enc(v: object, budget: list[int], depth: int = 0) -> object:
+    budget[0] -= 1
+    if budget[0] < 0 or depth > 100:
+        raise _Unencodable("value too large")
+    t = type(v)
+    if v is None:
+        return None
+    if t is bool:
+        return v
+    if t is int:
+        return ["i", str(v)]
+    if t is float:
+        return ["f", repr(v)]
+    if t is str:
+        budget[0] -= len(v) // 16
+        return ["s", v]
+    if t is bytes:
+        return ["b", v.hex()]
+    if t is complex:
+        return ["c", repr(v.real), repr(v.imag)]
+    if t in (list, tuple, set, frozenset):
+        tag = {list: "l", tuple: "t", set: "S", frozenset: "F"}[t]
+        return [tag, [_enc(x, budget, depth + 1) for x in v]]
+    if t is dict:
+        return [
+            "d",
+            [[_enc(k, budget, depth + 1), _enc(x, budget, depth + 1)] for k, x in v.items()],
+        ]
+    raise _Unencodable(f"unsupported return type {t.__name__}")
+
+
+# -- the single-use child ------------------------------------------------------------------------
+
+
+def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
+    """Runs in the forked child; never returns."""
+    try:
+        os.close(rfd)
+        os.setsid()
+        null = os.open("/dev/null", os.O_RDONLY)
+        out = os.open(os.path.join(workdir, ".out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.dup2(wfd, 3)
+        os.closerange(4, 65536)
+        os.chdir(workdir)
+        lim = job["limits"]
+        mb = 1024 * 1024
+        for res, val in (
+            (resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 1)),
+            (resource.RLIMIT_AS, (lim["memory_mb"] * mb,) * 2),
+            (resource.RLIMIT_NPROC, (lim["nproc"],) * 2),
+            (resource.RLIMIT_FSIZE, (lim["fsize_mb"] * mb,) * 2),
+            (resource.RLIMIT_NOFILE, (lim["nofile"],) * 2),
+            (resource.RLIMIT_CORE, (0, 0)),
+            (resource.RLIMIT_MEMLOCK, (0, 0)),
+        ):
+            resource.setrlimit(res, val)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if STATE["root"]:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+        if job.get("seccomp", True):
+            _install_seccomp()
+        os.environ.clear()
+        os.environ.update(
+            {"PATH": "/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8"}
+        )
+        results = _run_job(job)
+        data = json.dumps({"results": results}).encode()
+        os.write(3, struct.pack(">I", len(data)))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(3, view) :]
+    except BaseException:
+        pass
+    os._exit(0)
+
+
+def _run_job(job: dict) -> list:
+    import builtins
+    import math
+
+    glb: dict = {"__name__": "__candidate__", "__builtins__": builtins}
+    try:
+        exec(compile(job["code"], "<candidate>", "exec"), glb)
+    except BaseException as exc:
+        return [["load", type(exc).__name__, str(exc)[:200]]]
+    results: list = []
+    refs: dict = {"__builtins__": builtins, "math": math}
+    for i, call in enumerate(job["calls"]):
+        try:
+            fn = glb[call["fn"]]
+            args, kwargs = eval(call["args"], refs)
+            value = fn(*args, **kwargs)
+            refs[f"__v{i}"] = value
+            results.append(["ok", _enc(value, [200_000])])
+        except BaseException as exc:
+            refs[f"__v{i}"] = None
+            results.append(["err", type(exc).__name__, str(exc)[:200]])
+    return results
+
+
+# -- supervision of one job ----------------------------------------------------------------------
+
+
+def _sweep(uid: int) -> None:
+    """Kill every process of ``uid`` -- also those that left the process group -- and reap."""
+    if not STATE["root"]:
+        return
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                os.setgid(uid)
+                os.setuid(uid)
+                for _ in range(50):
+                    os.kill(-1, signal.SIGKILL)  # Linux spares the caller itself
+                    code = 1
+            except ProcessLookupError:
+                pass  # nothing (left) to kill
+            except BaseException:
+                code = 2
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if os.WEXITSTATUS(status) == 0 or not _alive(uid):
+            return
+        _reap(time.monotonic() + 0.2)
+
+
+def _alive(uid: int) -> bool:
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat(f"/proc/{name}").st_uid == uid:
+                    with open(f"/proc/{name}/stat", "rb") as fh:
+                        if fh.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                            return True
+            except OSError:
+                continue
+    return False
+
+
+def _reap(deadline: float) -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+
+def _wipe(workdir: str) -> None:
+    shutil.rmtree(workdir, ignore_errors=True)
+    keep = os.path.dirname(workdir)
+    if STATE["mountns"]:
+        for d in WORLD_WRITABLE:
+            try:
+                names = os.listdir(d)
+            except OSError:
+                continue
+            for n in names:
+                p = os.path.join(d, n)
+                if p == keep:
+                    continue
+                if os.path.isdir(p) and not os.path.islink(p):
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    try:
+                        os.unlink(p)
+                    except OSError:
+                        pass
+
+
+def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
+    workdir = os.path.join(base, f"job{seq}")
+    os.mkdir(workdir, 0o700)
+    if STATE["root"]:
+        os.chown(workdir, uid, uid)
+    rfd, wfd = os.pipe()
+    t0 = time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        _child(job, rfd, wfd, uid, workdir)
+    os.close(wfd)
+    lim = job["limits"]
+    deadline = t0 + lim["wall_s"]
+    cap = lim["result_bytes"]
+    chunks: list[bytes] = []
+    size = 0
+    status = None
+    timed_out = False
+    pidfd = os.pidfd_open(pid)
+    fds = [rfd, pidfd]
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select(fds, [], [], left)
+            if rfd in ready:
+                data = os.read(rfd, 65536)
+                if not data:
+                    fds.remove(rfd)
+                else:
+                    chunks.append(data)
+                    size += len(data)
+                    if size > cap:
+                        break
+            if pidfd in ready:
+                _, status = os.waitpid(pid, 0)
+                fds.remove(pidfd)
+                # the child wrote before exiting: take what is already in the pipe
+                os.set_blocking(rfd, False)
+                while rfd in fds and size <= cap:
+                    try:
+                        data = os.read(rfd, 65536)
+                    except BlockingIOError:
+                        break
+                    if not data:
+                        break
+                    chunks.append(data)
+                    size += len(data)
+                break
+            if not fds:
+                break
+    finally:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        _sweep(uid)
+        if status is None:
+            try:
+                _, status = os.waitpid(pid, 0)
+            except ChildProcessError:
+                status = None
+        _reap(time.monotonic() + 1.0)
+        os.close(rfd)
+        os.close(pidfd)
+        _wipe(workdir)
+    elapsed = time.monotonic() - t0
+    raw = b"".join(chunks)[:cap]
+    sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else 0
+    return {
+        "raw": raw.decode("latin-1"),
+        "timed_out": timed_out,
+        "signal": sig,
+        "elapsed": elapsed,
+        "oversize": size > cap,
+    }
+
+
+def main() -> None:
+    _isolate()
+    _preload()
+    uid = int(sys.argv[1]) if len(sys.argv) > 1 else 65534
+    base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{os.getpid()}")
+    os.makedirs(base, mode=0o711, exist_ok=True)
+    _send({"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid})
+    seq = 0
+    while True:
+        job = _recv()
+        if job is None:
+            break
+        seq += 1
+        try:
+            _send(run_one(job, uid, base, seq))
+        except Exception as exc:  # the zygote must answer every job
+            _send(
+                {
+                    "raw": "",
+                    "timed_out": False,
+                    "signal": 0,
+                    "elapsed": 0.0,
+                    "error": f"{type(exc).__name__}: {exc}",
+                }
+            )
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -35,6 +35,8 @@ class Limits:
     cpu_s: int = 2
     wall_s: float = 4.0
     memory_mb: int = 512
+    #: all processes of one job together (memory cgroup, where one can be made)
+    job_memory_mb: int = 768
     nproc: int = 16
     fsize_mb: int = 8
     nofile: int = 64
@@ -54,6 +56,8 @@ class RawRun:
     elapsed: float
     oversize: bool = False
     error: str = ""
+    #: peak memory of the job's cgroup (0 where no cgroup could be made)
+    peak_bytes: int = 0
 
 
 @dataclass
@@ -66,13 +70,15 @@ class SandboxError(RuntimeError):
     """The sandbox itself failed (not the candidate)."""
 
 
+#: Switches a user may set to test the degraded modes (passed through to the zygote).
+PASSTHROUGH = ("SOARKIT_SANDBOX_NO_NAMESPACES", "SOARKIT_SANDBOX_NO_CGROUP")
+
+
 def _scrubbed_env() -> dict[str, str]:
     # Nothing of the parent's environment (tokens, keys, proxies) reaches the zygote.
-    return {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"} | (
-        {"SOARKIT_SANDBOX_NO_NAMESPACES": "1"}
-        if os.environ.get("SOARKIT_SANDBOX_NO_NAMESPACES") == "1"
-        else {}
-    )
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+    env.update({k: os.environ[k] for k in PASSTHROUGH if os.environ.get(k) == "1"})
+    return env
 
 
 class SandboxPool:
@@ -178,6 +184,7 @@ class SandboxPool:
             elapsed=float(reply.get("elapsed", 0.0)),
             oversize=bool(reply.get("oversize")),
             error=str(reply.get("error", "")),
+            peak_bytes=int(reply.get("peak_bytes", 0)),
         )
 
     def _replace(self, z: _Zygote) -> None:

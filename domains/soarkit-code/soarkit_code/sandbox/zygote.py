@@ -57,7 +57,12 @@ WORLD_WRITABLE = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
-STATE: dict[str, object] = {"netns": False, "mountns": False, "root": os.geteuid() == 0}
+STATE: dict[str, object] = {
+    "netns": False,
+    "mountns": False,
+    "root": os.geteuid() == 0,
+    "cgroup": "",
+}
 
 
 def _send(obj: dict) -> None:
@@ -88,7 +93,7 @@ def _isolate() -> None:
             ok = True
             for d in WORLD_WRITABLE:
                 if os.path.isdir(d):
-                    opts = b"size=256m,mode=1777,nr_inodes=20000"
+                    opts = b"size=64m,mode=1777,nr_inodes=4096"
                     rc = _libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts)
                     ok = ok and rc == 0
             STATE["mountns"] = ok and _hide_homes()
@@ -173,37 +178,170 @@ def _preload() -> None:
             pass
 
 
+# -- memory cgroup: one per zygote, bounds a job's processes together ------------------------
+
+
+def _setup_cgroup() -> None:
+    """A child memory cgroup of our own (v1 or v2) so that RLIMIT_AS x processes cannot add up."""
+    if os.environ.get("SOARKIT_SANDBOX_NO_CGROUP") == "1":
+        return
+    try:
+        with open("/proc/self/cgroup") as fh:
+            lines = [ln.strip().split(":", 2) for ln in fh if ln.strip()]
+    except OSError:
+        return
+    name = f"soarkit-sbx-{os.getpid()}"
+    for _, ctrls, path in lines:
+        if "memory" in ctrls.split(","):
+            d = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"), name)
+            try:
+                os.mkdir(d)
+                STATE["cgroup"], STATE["cgroup_v"] = d, 1
+                break
+            except OSError:
+                pass
+    for _, ctrls, path in lines:
+        if ctrls == "" and os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            d = os.path.join("/sys/fs/cgroup", path.lstrip("/"), name)
+            try:
+                os.mkdir(d)
+                STATE["cgroup"], STATE["cgroup_v"] = d, 2
+            except OSError:
+                pass
+    # The zygote lives in the cgroup itself: children inherit it at fork, which is free, whereas
+    # moving every child in costs milliseconds (cgroup v1 migration waits for RCU). The zygote is
+    # exempt from the OOM killer; children volunteer first.
+    if STATE["cgroup"]:
+        try:
+            with open("/proc/self/oom_score_adj", "w") as fh:
+                fh.write("-1000")
+        except OSError:
+            pass
+        if not _cg_write("cgroup.procs", str(os.getpid())):
+            try:
+                os.rmdir(str(STATE["cgroup"]))
+            except OSError:
+                pass
+            STATE["cgroup"] = ""
+
+
+def _cg_write(fname: str, value: str) -> bool:
+    try:
+        with open(os.path.join(str(STATE["cgroup"]), fname), "w") as fh:
+            fh.write(value)
+        return True
+    except OSError:
+        return False
+
+
+def _cg_limit(nbytes: int) -> None:
+    if STATE.get("cgroup_v") == 1:
+        _cg_write("memory.max_usage_in_bytes", "0")
+        if STATE.get("cg_limit") != nbytes:
+            _cg_write("memory.limit_in_bytes", str(nbytes))
+            _cg_write("memory.memsw.limit_in_bytes", str(nbytes))
+    elif STATE.get("cgroup_v") == 2 and STATE.get("cg_limit") != nbytes:
+        _cg_write("memory.max", str(nbytes))
+        _cg_write("memory.swap.max", "0")
+    STATE["cg_limit"] = nbytes
+
+
+def _cg_peak() -> int:
+    fname = "memory.max_usage_in_bytes" if STATE.get("cgroup_v") == 1 else "memory.peak"
+    try:
+        with open(os.path.join(str(STATE["cgroup"]), fname)) as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 # -- seccomp: refuse sockets other than AF_UNIX ---------------------------------------------------
 
-_AUDIT_ARCH = {"x86_64": (0xC000003E, 41), "aarch64": (0xC00000B7, 198)}
+#: (audit arch, socket, clone, {syscall: errno}) per machine. Denied: namespaces (a user
+#: namespace would hand the candidate capabilities inside it), ptrace, mount, keyrings, bpf,
+#: perf, userfaultfd, io_uring; ``clone3`` answers ENOSYS so libc falls back to ``clone``, whose
+#: flags a classic filter can inspect.
+_EPERM, _ENOSYS = 1, 38
+_ARCH: dict[str, tuple[int, int, int, dict[int, int]]] = {
+    "x86_64": (
+        0xC000003E,
+        41,
+        56,
+        {
+            101: _EPERM,
+            272: _EPERM,
+            308: _EPERM,
+            165: _EPERM,
+            321: _EPERM,
+            298: _EPERM,
+            250: _EPERM,
+            248: _EPERM,
+            323: _EPERM,
+            425: _EPERM,
+            435: _ENOSYS,
+        },
+    ),
+    "aarch64": (
+        0xC00000B7,
+        198,
+        220,
+        {
+            117: _EPERM,
+            97: _EPERM,
+            268: _EPERM,
+            40: _EPERM,
+            280: _EPERM,
+            241: _EPERM,
+            219: _EPERM,
+            217: _EPERM,
+            282: _EPERM,
+            425: _EPERM,
+            435: _ENOSYS,
+        },
+    ),
+}
+_CLONE_NS_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 
 
 def _seccomp_program() -> bytes | None:
-    """A classic-BPF filter: socket(domain != AF_UNIX) -> EACCES, everything else allowed.
+    """A classic-BPF filter, built by hand (no libseccomp needed).
 
-    It is defence in depth next to the empty network namespace, and the network guard when no
-    namespace can be made (non-root, restricted container).
+    ``socket(domain != AF_UNIX)`` -> EACCES: defence in depth next to the empty network
+    namespace, and the network guard where no namespace can be made (non-root, containers).
+    ``clone`` with namespace flags and the syscalls in :data:`_ARCH` are refused too.
     """
-    arch = _AUDIT_ARCH.get(platform.machine())
+    arch = _ARCH.get(platform.machine())
     if arch is None:
         return None
-    audit_arch, nr_socket = arch
-    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
-    allow, errno_eacces = 0x7FFF0000, 0x00050000 | 13
+    audit_arch, nr_socket, nr_clone, denied = arch
+    ld_w_abs, jeq_k, jset_k, ret_k = 0x20, 0x15, 0x45, 0x06
+    allow = 0x7FFF0000
     kill = 0x80000000  # SECCOMP_RET_KILL_PROCESS: a foreign-arch syscall is not negotiable
 
     def ins(code: int, jt: int, jf: int, k: int) -> bytes:
         return struct.pack("HBBI", code, jt, jf, k)
+
+    def errno(e: int) -> int:
+        return 0x00050000 | e
 
     prog = [
         ins(ld_w_abs, 0, 0, 4),  # seccomp_data.arch
         ins(jeq_k, 1, 0, audit_arch),
         ins(ret_k, 0, 0, kill),
         ins(ld_w_abs, 0, 0, 0),  # seccomp_data.nr
+    ]
+    for nr, e in denied.items():
+        prog += [ins(jeq_k, 0, 1, nr), ins(ret_k, 0, 0, errno(e))]
+    prog += [
+        ins(jeq_k, 0, 3, nr_clone),
+        ins(ld_w_abs, 0, 0, 16),  # args[0] low word: clone flags
+        ins(jset_k, 0, 1, _CLONE_NS_FLAGS),
+        ins(ret_k, 0, 0, errno(_EPERM)),
+        ins(ld_w_abs, 0, 0, 0),  # reload nr (the clone branch may have replaced it)
         ins(jeq_k, 0, 3, nr_socket),
         ins(ld_w_abs, 0, 0, 16),  # args[0] low word: the address family
         ins(jeq_k, 1, 0, 1),  # AF_UNIX -> allow
-        ins(ret_k, 0, 0, errno_eacces),
+        ins(ret_k, 0, 0, errno(13)),
         ins(ret_k, 0, 0, allow),
     ]
     return b"".join(prog)
@@ -291,6 +429,8 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
             (resource.RLIMIT_MEMLOCK, (0, 0)),
         ):
             resource.setrlimit(res, val)
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")  # under memory pressure the candidate goes first, never the zygote
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if STATE["root"]:
@@ -419,6 +559,9 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
     os.mkdir(workdir, 0o700)
     if STATE["root"]:
         os.chown(workdir, uid, uid)
+    if STATE["cgroup"]:
+        # the zygote's own pages are charged here too: add them to the job's budget
+        _cg_limit(job["limits"]["job_memory_mb"] * 1024 * 1024 + _rss_kb() * 1024 + (32 << 20))
     rfd, wfd = os.pipe()
     t0 = time.monotonic()
     pid = os.fork()
@@ -495,16 +638,28 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
         "signal": sig,
         "elapsed": elapsed,
         "oversize": size > cap,
+        "peak_bytes": _cg_peak() if STATE["cgroup"] else 0,
     }
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status") as fh:
+            return int(next(ln for ln in fh if ln.startswith("VmRSS:")).split()[1])
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def main() -> None:
     _isolate()
+    _setup_cgroup()
     _preload()
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 65534
     base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{os.getpid()}")
     os.makedirs(base, mode=0o711, exist_ok=True)
-    _send({"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid})
+    _send(
+        {"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid, "rss_kb": _rss_kb()}
+    )
     seq = 0
     while True:
         job = _recv()
@@ -524,6 +679,15 @@ def main() -> None:
                 }
             )
     shutil.rmtree(base, ignore_errors=True)
+    if STATE["cgroup"]:
+        try:
+            with open(
+                os.path.join(os.path.dirname(str(STATE["cgroup"])), "cgroup.procs"), "w"
+            ) as fh:
+                fh.write(str(os.getpid()))
+            os.rmdir(str(STATE["cgroup"]))
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":

@@ -74,6 +74,9 @@ class MiniWorld:
     solution: Callable[[Problem], str]
     #: Level of the default hard set (problems the built model must fail at fail@k).
     hard_level: int
+    #: The text a perfect teacher writes for ``problem`` after the teacher prompt (what
+    #: :meth:`Domain.parse_teacher_output` accepts). ``None``: the builder tries common formats.
+    teacher_output: Callable[[Problem], str] | None = None
 
 
 class Domain(ABC):

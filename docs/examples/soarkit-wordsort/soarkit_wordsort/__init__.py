@@ -21,7 +21,7 @@ WORDS = (
     "ant bee cat dog eel fox gnu hen ibis jay kiwi lark mole newt owl pig quail ram seal toad "
     "urchin vole wasp yak zebu"
 ).split()
-MAX_WORDS = 6
+MAX_WORDS = 7
 _TAG = re.compile(r"<(question|answer)>(.*?)</\1>", re.S)
 _WORD = re.compile(r"^[a-z]+$")
 
@@ -90,16 +90,17 @@ class WordSortDomain(Domain):
         )
 
     def _make(self, level: int, rng: random.Random) -> Problem:
-        words = rng.sample(WORDS, level)
+        """Level 1 is two words; each level adds one."""
+        words = rng.sample(WORDS, level + 1)
         return self._problem(f"ws-{level}-{'-'.join(words)}", words)
 
     def problem_sets(self) -> Mapping[str, ProblemSet]:
         def mixed(seed: int, limit: int | None) -> list[Problem]:
             rng = random.Random(seed)
-            out = [self._make(rng.randint(2, MAX_WORDS), rng) for _ in range(limit or 100)]
+            out = [self._make(rng.randint(1, MAX_WORDS - 1), rng) for _ in range(limit or 100)]
             return [p.model_copy(update={"id": f"mixed-{i}"}) for i, p in enumerate(out)]
 
-        return {"mixed": ProblemSet("mixed", "2-6 words, uniformly mixed", mixed)}
+        return {"mixed": ProblemSet("mixed", "2-7 words, uniformly mixed", mixed)}
 
     def problem_from_reference(self, reference: str) -> Problem:
         words = _words(reference)
@@ -109,10 +110,11 @@ class WordSortDomain(Domain):
 
     def mini_world(self) -> MiniWorld:
         return MiniWorld(
-            levels=MAX_WORDS,
+            levels=MAX_WORDS - 1,
             make_problem=self._make,
             solution=lambda p: f"<answer>{p.answer}</answer>",
-            hard_level=MAX_WORDS,
+            hard_level=MAX_WORDS - 1,
+            teacher_output=lambda p: f"<question>{p.question}</question><answer>{p.answer}</answer>",
         )
 
     def conformance_cases(self) -> ConformanceCases:

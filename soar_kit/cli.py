@@ -391,6 +391,36 @@ def hardset_cmd(
     )
 
 
+@cli.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--seeds", default=3, show_default=True, help="Seeds per method.")
+@click.option("--samples", default=32, show_default=True, help="Samples per problem for pass@k.")
+@click.option(
+    "--method",
+    "methods",
+    multiple=True,
+    help="base, hard-only, ps, pq-curriculum, pq-mixed (repeatable; default all).",
+)
+@click.option("--train-steps", type=int, help="RL steps per training phase (default 2x inner).")
+def eval_cmd(
+    run_dir: Path, seeds: int, samples: int, methods: tuple[str, ...], train_steps: int | None
+) -> None:
+    """pass@k on a run's hard test part: base, Hard-Only, promoted student, PQ students.
+
+    Writes RUN_DIR/eval.json and prints mean ± std over seeds.
+    """
+    from soar_kit.evaluation import METHODS, evaluate_run
+
+    evaluate_run(
+        run_dir,
+        seeds=seeds,
+        samples=samples,
+        methods=list(methods) or list(METHODS),
+        train_steps=train_steps,
+        console=console,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: load plugin commands, then run click."""
     manager = get_manager()

@@ -38,7 +38,7 @@ from rich.table import Table
 
 from soar_kit.config import RunConfig
 from soar_kit.domain import Domain
-from soar_kit.errors import ConfigError, SoarKitError, UnknownNameError
+from soar_kit.errors import ConfigError, InvalidInput, SoarKitError, UnknownNameError
 from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.hardset import MINI_PREFIX, HardSet, candidate_problems, mine_hard_set, success_counts
 from soar_kit.metrics import mean_pass_at_k, moving_average, text_diversity
@@ -284,6 +284,12 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
         console.print(f"[yellow]{run_dir}: no finished step yet, starting over[/]")
     config = config.model_copy(update={"run_dir": run_dir})
     atomic_write_text(store.config_path, config.to_toml())
+    if config.hardset.path is not None and not config.hardset.path.exists():
+        # fail before minutes of model loading; the config written above is kept
+        raise InvalidInput(
+            f"hardset.path: hard set file {config.hardset.path} does not exist "
+            "(make one with: soarkit hardset)"
+        )
     torch.manual_seed(config.seed)
     t_start = time.perf_counter()
 

@@ -1,0 +1,136 @@
+"""The SOAR loop end to end on the embedded soar-mini model: a short run, kill/resume, bad input.
+
+These use the real soar-mini build (cached under SOARKIT_CACHE / ~/.cache/soar-kit, shared with
+the rest of the suite), real RL training and the real domain verifiers, at a tiny size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SMALL = [
+    "meta.outer_steps=2",
+    "meta.g=2",
+    "meta.n=4",
+    "meta.r=2",
+    "meta.qr_size=8",
+    "meta.tau=-1",  # promote whenever possible, so promotion and PQ are exercised
+    "student.rl.steps=2",
+    "student.rl.batch_size=4",
+    "student.rl.group_size=4",
+    "hardset.size=24",
+    "hardset.k=8",
+]
+VOLATILE = {"seconds", "timings"}
+
+
+def soarkit(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "soar_kit", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def run_args(domain: str, run_dir: Path, *extra: str) -> list[str]:
+    sets = [a for s in SMALL for a in ("--set", s)]
+    return ["run", "--domain", domain, "--seed", "7", "--run-dir", str(run_dir), *sets, *extra]
+
+
+def stable(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k not in VOLATILE} for r in rows]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("domain", ["math", "code"])
+def test_short_full_loop(domain, tmp_path):
+    run_dir = tmp_path / "run"
+    out = soarkit(*run_args(domain, run_dir))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    rows = metrics(run_dir)
+    assert [r["step"] for r in rows] == [0, 1]
+    for r in rows:
+        assert len(r["rewards"]) == 2
+        assert r["accepted"] == 8 and r["tried"] >= 8
+        assert r["diversity"] > 0
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["step"] == 2
+    assert (run_dir / "checkpoints" / state["teacher"] / "optimizer.pt").exists()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert set(summary["base"]) == {"pass@1", "pass@4", "pass@8", "pass@16", "pass@32"}
+    assert (run_dir / "report" / "progress.png").stat().st_size > 10_000
+    assert (run_dir / "config.toml").read_text().count("outer_steps = 2") == 1
+    if summary["promotions"]:
+        pq = [json.loads(x) for x in (run_dir / "pq.jsonl").read_text().splitlines()]
+        assert len(pq) == 4 * summary["promotions"]
+        assert state["baseline"] and (run_dir / "checkpoints" / state["baseline"]).exists()
+
+
+@pytest.mark.slow
+def test_kill_and_resume_continues_identically(tmp_path):
+    straight = tmp_path / "straight"
+    out = soarkit(*run_args("math", straight))
+    assert out.returncode == 0, out.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "soar_kit", *run_args("math", killed)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state_file = killed / "state.json"
+    deadline = time.time() + 900
+    # kill mid-run: after the first outer step was committed, while the second is under way
+    while time.time() < deadline:
+        if state_file.exists() and json.loads(state_file.read_text()).get("step") == 1:
+            time.sleep(1.0)
+            break
+        if proc.poll() is not None:
+            pytest.fail("the run ended before it could be killed")
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert json.loads(state_file.read_text())["step"] == 1
+
+    resumed = soarkit("run", "--run-dir", str(killed), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert stable(metrics(killed)) == stable(metrics(straight))
+    assert (killed / "pq.jsonl").read_text() == (straight / "pq.jsonl").read_text()
+    a = json.loads((killed / "summary.json").read_text())
+    b = json.loads((straight / "summary.json").read_text())
+    assert (a["base"], a["promoted"]) == (b["base"], b["promoted"])
+
+
+def test_existing_run_needs_resume(tmp_path):
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "state.json").write_text('{"step": 1}')
+    out = soarkit("run", "--domain", "math", "--run-dir", str(run_dir))
+    assert out.returncode == 2
+    assert "already holds a run: pass --resume" in out.stderr
+
+
+def test_missing_hard_set_file_is_a_clear_error(tmp_path):
+    out = soarkit(
+        "run",
+        "--domain",
+        "math",
+        "--run-dir",
+        str(tmp_path / "r"),
+        "--set",
+        f"hardset.path={tmp_path / 'nope.jsonl'}",
+    )
+    assert out.returncode == 2
+    assert "nope.jsonl does not exist" in out.stderr
+    assert (tmp_path / "r" / "config.toml").exists()  # what was written is kept

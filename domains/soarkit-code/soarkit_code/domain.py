@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import os
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -154,6 +155,13 @@ class CodeDomain(Domain):
         return Verdict(
             correct=False, reward=reward, reason=f"{passed}/{total} tests passed; {outcome.reason}"
         )
+
+    def verify_many(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
+        """Verify in parallel, one thread per zygote: the threads only wait on pipes."""
+        if len(completions) <= 1 or self.workers <= 1:
+            return [self.verify(problem, c) for c in completions]
+        with ThreadPoolExecutor(self.workers) as ex:
+            return list(ex.map(lambda c: self.verify(problem, c), completions))
 
     def _plan(self, problem: Problem) -> harness.TestPlan:
         tests = problem.data.get("tests") or [t for t in problem.answer.splitlines() if t.strip()]

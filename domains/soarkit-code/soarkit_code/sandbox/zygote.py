@@ -8,17 +8,19 @@ that whatever a candidate spawns is re-parented here and reaped.
 
 Then, per job read from stdin (4-byte length + JSON), it forks a single-use child that:
 
-* becomes a new session (its own process group), gets ``/dev/null`` as stdin, a capped file as
-  stdout/stderr and a pipe as fd 3, closes every other descriptor;
+* becomes a new session (its own process group), gets ``/dev/null`` as stdin, stdout and
+  stderr (output is never read, so it cannot influence a verdict nor fill a disk) and a pipe as
+  fd 3, closes every other descriptor;
 * chdirs into a fresh private directory, applies rlimits (CPU, address space, processes, file
   size, open files, core dumps), sets ``no_new_privs``, installs a seccomp filter that refuses
   non-UNIX sockets, drops to a uid/gid used by nobody else on the host;
 * executes the candidate and then the harness's calls, writing *only serialised plain values*
   to fd 3.
 
-The zygote enforces the wall-clock limit, then kills every process of the job's uid (``kill(-1)``
-issued *as that uid* reaches processes that left the process group), reaps them, wipes the
-job's files, and answers the parent with the raw bytes from fd 3. Those bytes are untrusted:
+The zygote enforces the wall-clock limit, then kills every process the job left: those in its
+memory cgroup (membership cannot be shed) or, without a cgroup, every process of the job's uid
+(``kill(-1)`` issued *as that uid* reaches processes that left the process group); it reaps them,
+wipes the job's files, and answers the parent with the raw bytes from fd 3. Those bytes are untrusted:
 the parent decodes them and compares values itself (see ``harness.py``). This module is
 deliberately free of soar-kit imports so that the child's interpreter holds nothing but the
 standard library.
@@ -409,11 +411,10 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
     try:
         os.close(rfd)
         os.setsid()
-        null = os.open("/dev/null", os.O_RDONLY)
-        out = os.open(os.path.join(workdir, ".out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
+        os.dup2(null, 1)  # output is never read: the verdict cannot depend on it
+        os.dup2(null, 2)
         os.dup2(wfd, 3)
         os.closerange(4, 65536)
         os.chdir(workdir)
@@ -520,6 +521,39 @@ def _alive(uid: int) -> bool:
     return False
 
 
+def _cg_others() -> list[int]:
+    """Processes in our cgroup other than the zygote: exactly what a job left behind.
+
+    Membership is inherited at fork and cannot be dropped without write access to the cgroup
+    (root-owned), so unlike a process group or session, a candidate cannot leave it.
+    """
+    me = os.getpid()
+    try:
+        with open(os.path.join(str(STATE["cgroup"]), "cgroup.procs")) as fh:
+            return [p for p in (int(x) for x in fh.read().split()) if p != me]
+    except (OSError, ValueError):
+        return [-1]  # unknown: make the caller fall back to the uid sweep
+
+
+def _clean_up(uid: int) -> None:
+    """Kill and reap everything the job started. Cheap when it started nothing (the usual case)."""
+    if STATE["cgroup"]:
+        for _ in range(200):
+            others = _cg_others()
+            if not others:
+                return
+            if others == [-1]:
+                break
+            for p in others:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            _reap(time.monotonic() + 0.05)
+    _sweep(uid)
+    _reap(time.monotonic() + 1.0)
+
+
 def _reap(deadline: float) -> None:
     while True:
         try:
@@ -619,13 +653,12 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
-        _sweep(uid)
         if status is None:
             try:
                 _, status = os.waitpid(pid, 0)
             except ChildProcessError:
                 status = None
-        _reap(time.monotonic() + 1.0)
+        _clean_up(uid)
         os.close(rfd)
         os.close(pidfd)
         _wipe(workdir)

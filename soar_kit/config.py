@@ -101,6 +101,11 @@ class BackendConfig(_Section):
     name: str = Field("transformers", description="Generation backend for fixed weights.")
 
 
+class ExecutorConfig(_Section):
+    name: str = Field("local", description="Where inner trainings run: local, ray (extra), ...")
+    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the executor.")
+
+
 class RunConfig(_Section):
     seed: int = 0
     run_dir: Path | None = Field(None, description="Default: runs/<domain>-<timestamp>.")
@@ -111,6 +116,7 @@ class RunConfig(_Section):
     meta: MetaConfig = Field(default_factory=MetaConfig)
     hardset: HardSetConfig = Field(default_factory=HardSetConfig)
     backend: BackendConfig = Field(default_factory=BackendConfig)
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
 
     def to_toml(self) -> str:
         return dump_toml(self.model_dump(mode="json", exclude_none=True))

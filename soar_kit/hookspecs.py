@@ -69,5 +69,12 @@ def soarkit_register_models(register: Register) -> None:
 
 
 @hookspec
+def soarkit_register_executors(register: Register) -> None:
+    """Register executors of inner trainings: ``register(instance)`` with a
+    :class:`soar_kit.executors.Executor`. Selected with ``executor.name``; ``local`` is built in.
+    """
+
+
+@hookspec
 def soarkit_register_commands(cli: Any) -> None:
     """Add commands to the ``soarkit`` click group (``@cli.command()``)."""

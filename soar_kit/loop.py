@@ -21,8 +21,10 @@ import hashlib
 import json
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,13 @@ from rich.table import Table
 from soar_kit.config import RunConfig
 from soar_kit.domain import Domain
 from soar_kit.errors import ConfigError, InvalidInput, SoarKitError, UnknownNameError
+from soar_kit.executors import (
+    Executor,
+    InnerContext,
+    StudentJob,
+    greedy_accuracy,
+    run_job_here,
+)
 from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.hardset import MINI_PREFIX, HardSet, candidate_problems, mine_hard_set, success_counts
 from soar_kit.metrics import mean_pass_at_k, moving_average, text_diversity
@@ -70,6 +79,7 @@ class Components:
     trainer: StudentTrainer
     scheme: RewardScheme
     source: ModelSource
+    executor: Executor
 
 
 def resolve_components(config: RunConfig) -> Components:
@@ -79,11 +89,13 @@ def resolve_components(config: RunConfig) -> Components:
     backend = manager.get("backend", config.backend.name)
     trainer = manager.get("trainer", config.student.trainer)
     scheme = manager.get("reward", config.meta.reward)
-    for kind, obj in (("backend", backend), ("trainer", trainer)):
+    executor = manager.get("executor", config.executor.name)
+    for kind, obj in (("backend", backend), ("trainer", trainer), ("executor", executor)):
         reason = obj.available()
         if reason:
             raise ConfigError(f"{kind} '{obj.name}' cannot run here: {reason}")
-    return Components(domain, backend, trainer, scheme, find_model_source(config.model.name))
+    source = find_model_source(config.model.name)
+    return Components(domain, backend, trainer, scheme, source, executor)
 
 
 def find_model_source(spec: str) -> ModelSource:
@@ -125,58 +137,25 @@ def save_checkpoint(store: RunStore, policy: Policy, name: str, extra: dict[str,
 # -- rewards ------------------------------------------------------------------------------------
 
 
-class Step:
-    """Shared measurements of one outer step: the baseline, Q_R and the trained students."""
+class DatasetProbe:
+    """What a reward scheme may ask about one teacher dataset X_k.
+
+    Student gains are measured for all datasets at once through the executor (the g*r trainings
+    are independent, so they can run in parallel) and handed in; success rates are sampled from
+    the baseline on first use.
+    """
 
     def __init__(
         self,
-        config: RunConfig,
-        parts: Components,
-        student: Policy,
-        baseline_state: dict[str, Any],
-        qr: list[Problem],
-        step: int,
-        progress: Progress,
+        ctx: InnerContext,
+        k: int,
+        samples: list[TeacherSample],
+        gains: Callable[[], list[float]],
     ) -> None:
-        self.config = config
-        self.parts = parts
-        self.student = student
-        self.baseline_state = baseline_state
-        self.qr = qr
-        self.step = step
-        self.progress = progress
-        self._baseline_acc: float | None = None
-
-    def greedy_accuracy(self, problems: Sequence[Problem]) -> float:
-        params = SamplingParams(
-            n=1, temperature=0.0, max_new_tokens=self.config.student.rl.sampling.max_new_tokens
-        )
-        counts = success_counts(
-            self.parts.domain, self.student, self.parts.backend, problems, params
-        )
-        return sum(counts) / len(counts) if counts else 0.0
-
-    def baseline_accuracy(self) -> float:
-        if self._baseline_acc is None:
-            self._restore_baseline()
-            self._baseline_acc = self.greedy_accuracy(self.qr)
-        return self._baseline_acc
-
-    def _restore_baseline(self) -> None:
-        from soar_kit.modeling import restore_state
-
-        restore_state(self.student.model, self.baseline_state)
-
-
-class DatasetProbe:
-    """What a reward scheme may ask about one teacher dataset; each answer computed once."""
-
-    def __init__(self, step: Step, k: int, samples: list[TeacherSample]) -> None:
-        self.step = step
+        self.ctx = ctx
         self.k = k
         self.samples = samples
-        self.student_states: list[dict[str, Any]] = []
-        self.student_gains: list[float] = []
+        self._gains = gains
         self._rates: dict[int, list[float]] = {}
 
     @property
@@ -184,51 +163,78 @@ class DatasetProbe:
         return [s.problem for s in self.samples]
 
     def accuracy_gains(self) -> list[float]:
-        if self.student_gains:
-            return self.student_gains
-        from soar_kit.modeling import snapshot_state
-
-        st = self.step
-        cfg = st.config
-        domain = st.parts.domain
-        base = st.baseline_accuracy()
-        task = st.progress.add_task(f"  students on X_{self.k + 1}", total=cfg.meta.r)
-        for i in range(cfg.meta.r):
-            st._restore_baseline()
-            st.parts.trainer.train(
-                st.student,
-                self.problems,
-                prompt=domain.student_prompt,
-                reward=lambda p, c: domain.verify(p, c).reward,
-                settings=cfg.student.rl,
-                seed=derive_seed(cfg.seed, st.step, "student", self.k, i),
-            )
-            self.student_gains.append(st.greedy_accuracy(st.qr) - base)
-            self.student_states.append(snapshot_state(st.student.model))
-            st.progress.advance(task)
-        st.progress.remove_task(task)
-        return self.student_gains
+        return self._gains()
 
     def success_rates(self, samples: int) -> list[float]:
         if samples not in self._rates:
-            st = self.step
-            st._restore_baseline()
-            sampling = st.config.student.rl.sampling
+            from soar_kit.modeling import restore_state
+
+            ctx = self.ctx
+            restore_state(ctx.student.model, ctx.baseline_state)
+            sampling = ctx.config.student.rl.sampling
             params = SamplingParams(
                 n=samples,
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
                 max_new_tokens=sampling.max_new_tokens,
-                seed=derive_seed(st.config.seed, st.step, "rates", self.k),
+                seed=derive_seed(ctx.config.seed, ctx.step, "rates", self.k),
             )
-            counts = success_counts(
-                st.parts.domain, st.student, st.parts.backend, self.problems, params
-            )
+            counts = success_counts(ctx.domain, ctx.student, ctx.backend, self.problems, params)
             self._rates[samples] = [c / samples for c in counts]
         return self._rates[samples]
 
-    def drop_students(self) -> None:
-        self.student_states = []
+
+class StudentGains:
+    """Trains all g*r students of a step through the executor, once, on first request."""
+
+    def __init__(
+        self,
+        ctx: InnerContext,
+        executor: Executor,
+        datasets: list[list[TeacherSample]],
+        progress: Progress,
+    ) -> None:
+        self.ctx = ctx
+        self.executor = executor
+        self.datasets = datasets
+        self.progress = progress
+        self.baseline_accuracy: float | None = None
+        self.jobs: list[StudentJob] = []
+        self.gains: list[list[float]] | None = None
+
+    def job(self, k: int, i: int) -> StudentJob:
+        cfg = self.ctx.config
+        return StudentJob(
+            dataset=k,
+            student=i,
+            problems=tuple(s.problem for s in self.datasets[k]),
+            seed=derive_seed(cfg.seed, self.ctx.step, "student", k, i),
+        )
+
+    def for_dataset(self, k: int) -> list[float]:
+        if self.gains is None:
+            self._measure()
+        assert self.gains is not None
+        return self.gains[k]
+
+    def _measure(self) -> None:
+        from soar_kit.modeling import restore_state
+
+        ctx = self.ctx
+        r = ctx.config.meta.r
+        restore_state(ctx.student.model, ctx.baseline_state)
+        max_new = ctx.config.student.rl.sampling.max_new_tokens
+        self.baseline_accuracy = greedy_accuracy(
+            ctx.domain, ctx.student, ctx.backend, ctx.qr, max_new
+        )
+        self.jobs = [self.job(k, i) for k in range(len(self.datasets)) for i in range(r)]
+        task = self.progress.add_task("  training students", total=len(self.jobs))
+        accs = self.executor.train_students(
+            ctx, self.jobs, on_done=lambda job, acc: self.progress.advance(task)
+        )
+        self.progress.remove_task(task)
+        base = self.baseline_accuracy
+        self.gains = [[accs[k * r + i] - base for i in range(r)] for k in range(len(self.datasets))]
 
 
 def median_student(gains: Sequence[float]) -> int:
@@ -295,11 +301,11 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
 
     state = state or {"step": 0, "history": [], "promotions": [], "pq": [], "hardset": False}
     store.truncate_metrics(state["step"])
-    with make_progress(console) as progress:
+    with make_progress(console) as progress, _closing(parts.executor):
         # -- models ---------------------------------------------------------------------------
         task = progress.add_task("loading models", total=None)
         base = load_policy(parts.source, config, domain, config.model.name)
-        from soar_kit.modeling import restore_state, snapshot_state
+        from soar_kit.modeling import snapshot_state
 
         if state.get("teacher"):
             teacher = load_checkpoint(store.checkpoint_dir(state["teacher"]), config)
@@ -313,6 +319,20 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
             else base_state
         )
         progress.remove_task(task)
+
+        model_dir = None
+        if parts.executor.needs_model_dir:
+            # remote workers rebuild students from this copy (architecture, tokenizer)
+            model_dir = run_dir / "model"
+            if not (model_dir / "config.json").exists():
+                staging = store.staging_dir("model")
+                base.model.save_pretrained(staging, safe_serialization=True)
+                base.tokenizer.save_pretrained(staging)
+                if model_dir.exists():
+                    import shutil
+
+                    shutil.rmtree(model_dir)
+                staging.rename(model_dir)
 
         # -- hard set -------------------------------------------------------------------------
         hard = _hard_set(config, parts, base, store, state, progress)
@@ -334,7 +354,16 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
         progress.update(outer, completed=state["step"])
         while state["step"] < config.meta.outer_steps:
             row = _outer_step(
-                config, parts, teacher, student, baseline_state, hard, state, updater, progress
+                model_dir,
+                config,
+                parts,
+                teacher,
+                student,
+                baseline_state,
+                hard,
+                state,
+                updater,
+                progress,
             )
             step = state["step"]
             promoted = row["promoted"]
@@ -342,7 +371,7 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
             teacher_name = f"teacher-{step + 1}"
             save_checkpoint(store, teacher, teacher_name, {"optimizer": updater.state_dict()})
             if promoted is not None:
-                restore_state(student.model, promoted.pop("state"))
+                # the promoted student was just retrained into the working model
                 baseline_state = snapshot_state(student.model)
                 save_checkpoint(store, student, f"baseline-{step + 1}", {})
                 state["baseline"] = f"baseline-{step + 1}"
@@ -375,6 +404,14 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     except Exception as exc:  # the run's data is safe; a plotting problem must not hide it
         console.print(f"[yellow]report not written: {type(exc).__name__}: {exc}[/]")
     return run_dir
+
+
+@contextmanager
+def _closing(executor: Executor) -> Iterator[Executor]:
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def _hard_set(
@@ -413,6 +450,7 @@ def _hard_set(
 
 
 def _outer_step(
+    model_dir: Path | None,
     config: RunConfig,
     parts: Components,
     teacher: Policy,
@@ -453,22 +491,26 @@ def _outer_step(
     datasets = split_datasets(batch.samples, meta.g, meta.n)
     timings["teacher_sampling"] = time.perf_counter() - t0
 
-    # 2-3. rewards of the g datasets (students trained lazily, only if the scheme asks)
+    # 2-3. rewards of the g datasets (students are trained only if the scheme asks)
     t1 = time.perf_counter()
     qr_rng = random.Random(derive_seed(config.seed, step, "qr"))
     qr = qr_rng.sample(hard.train, min(meta.qr_size, len(hard.train)))
-    shared = Step(config, parts, student, baseline_state, qr, step, progress)
-    rewards: list[float] = []
-    best: DatasetProbe | None = None
-    for k, ds in enumerate(datasets):
-        probe = DatasetProbe(shared, k, ds)
-        rewards.append(float(parts.scheme.dataset_reward(probe)))
-        if probe.student_states and (best is None or rewards[k] > rewards[best.k]):
-            if best is not None:
-                best.drop_students()  # never hold more than one dataset's students
-            best = probe
-        else:
-            probe.drop_students()
+    ctx = InnerContext(
+        config=config,
+        step=step,
+        qr=qr,
+        domain=parts.domain,
+        trainer=parts.trainer,
+        backend=parts.backend,
+        student=student,
+        baseline_state=baseline_state,
+        model_dir=model_dir,
+    )
+    gains = StudentGains(ctx, parts.executor, datasets, progress)
+    rewards = [
+        float(parts.scheme.dataset_reward(DatasetProbe(ctx, k, ds, partial(gains.for_dataset, k))))
+        for k, ds in enumerate(datasets)
+    ]
     timings["rewards"] = time.perf_counter() - t1
 
     # 4. teacher update: RLOO over the g datasets
@@ -481,19 +523,25 @@ def _outer_step(
     state["history"].append(mean_reward)
     avg = moving_average(state["history"], meta.window)
     promoted: dict[str, Any] | None = None
-    if best is not None and len(state["history"]) >= 1 and avg > meta.tau:
-        pick = median_student(best.student_gains)
+    if gains.gains is not None and avg > meta.tau:
+        best = max(range(meta.g), key=lambda k: (rewards[k], -k))
+        pick = median_student(gains.gains[best])
+        # retrain the chosen student from its seed (deterministic), instead of having kept
+        # g*r trained copies around; its measured gain is logged next to the original one
+        t3 = time.perf_counter()
+        acc = run_job_here(ctx, gains.job(best, pick))
+        timings["promotion_retrain"] = time.perf_counter() - t3
         promoted = {
-            "dataset": best.k,
+            "dataset": best,
             "student": pick,
-            "gain": best.student_gains[pick],
-            "state": best.student_states[pick],
+            "gain": gains.gains[best][pick],
+            "retrained_gain": acc - (gains.baseline_accuracy or 0.0),
             "problems": [
-                {**s.problem.model_dump(mode="json"), "step": step, "reward": rewards[best.k]}
-                for s in best.samples
+                {**s.problem.model_dump(mode="json"), "step": step, "reward": rewards[best]}
+                for s in datasets[best]
             ],
         }
-        state["promotions"].append({"step": step, "dataset": best.k, "student": pick})
+        state["promotions"].append({"step": step, "dataset": best, "student": pick})
         # the baseline changed: rewards measured against the old one no longer apply
         state["history"] = []
     questions = [s.problem.question for s in batch.samples]
@@ -502,8 +550,8 @@ def _outer_step(
         "rewards": rewards,
         "mean_reward": mean_reward,
         "moving_average": avg,
-        "baseline_qr_accuracy": shared._baseline_acc,
-        "student_gains": best.student_gains if best else [],
+        "baseline_qr_accuracy": gains.baseline_accuracy,
+        "student_gains": gains.gains or [],
         "promoted": promoted,
         "accepted": len(batch.samples),
         "tried": batch.tried,

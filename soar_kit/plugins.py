@@ -23,6 +23,7 @@ import pluggy
 from soar_kit import __version__, hookspecs
 from soar_kit.domain import Domain
 from soar_kit.errors import PluginError, UnknownNameError
+from soar_kit.executors import Executor
 from soar_kit.generation import GenerationBackend
 from soar_kit.models import ModelSource
 from soar_kit.rewards import RewardScheme
@@ -39,6 +40,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "soarkit_plugins.mini",
     "soarkit_plugins.backends",
     "soarkit_plugins.trainers",
+    "soarkit_plugins.executors",
 )
 
 T = TypeVar("T")
@@ -61,6 +63,7 @@ KINDS: dict[str, Kind] = {
         Kind("reward", "soarkit_register_reward_schemes", RewardScheme),
         Kind("backend", "soarkit_register_backends", GenerationBackend),
         Kind("model", "soarkit_register_models", ModelSource),
+        Kind("executor", "soarkit_register_executors", Executor),
     )
 }
 

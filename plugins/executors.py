@@ -1,0 +1,29 @@
+"""Built-in executor ``local``: the inner trainings one after another, in this process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from soar_kit import hookimpl
+from soar_kit.executors import Executor, InnerContext, OnDone, StudentJob, run_job_here
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    description = "inner student trainings one after another in this process (default)"
+
+    def train_students(
+        self, ctx: InnerContext, jobs: Sequence[StudentJob], on_done: OnDone | None = None
+    ) -> list[float]:
+        results = []
+        for job in jobs:
+            acc = run_job_here(ctx, job)
+            results.append(acc)
+            if on_done:
+                on_done(job, acc)
+        return results
+
+
+@hookimpl
+def soarkit_register_executors(register):
+    register(LocalExecutor())

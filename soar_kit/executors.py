@@ -1,0 +1,139 @@
+"""Where the g*r inner student trainings of an outer step run.
+
+The trainings of one outer step are independent (SOAR.md, "Scale in the paper"): each resets a
+student to the baseline, trains it on one teacher dataset and measures its greedy accuracy on
+Q_R. An :class:`Executor` runs a list of such jobs and returns the accuracies in job order —
+in this process (``local``), or spread over workers (``ray``, an optional plugin).
+
+Only accuracies come back, never weights: when a promotion picks a student, the loop retrains
+that one student in-process from its seed (training is deterministic in its seed), so memory
+stays at one working student however large g*r is.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from soar_kit.generation import SamplingParams
+from soar_kit.records import Problem
+
+if TYPE_CHECKING:
+    from soar_kit.config import RunConfig
+    from soar_kit.domain import Domain
+    from soar_kit.generation import GenerationBackend
+    from soar_kit.models import Policy
+    from soar_kit.training import StudentTrainer
+
+
+@dataclass(frozen=True)
+class StudentJob:
+    """Train one student: reset to the baseline, RL on ``problems`` with ``seed``."""
+
+    dataset: int
+    student: int
+    problems: tuple[Problem, ...]
+    seed: int
+
+
+@dataclass
+class InnerContext:
+    """Everything an executor needs for the jobs of one outer step.
+
+    ``student``/``baseline_state`` are this process's working model and the baseline weights;
+    ``model_dir`` is a saved copy of the model (architecture, tokenizer) from which remote
+    workers can rebuild a student before loading ``baseline_state``.
+    """
+
+    config: RunConfig
+    step: int
+    qr: list[Problem]
+    domain: Domain
+    trainer: StudentTrainer
+    backend: GenerationBackend
+    student: Policy
+    baseline_state: dict[str, Any]
+    model_dir: Path | None = None
+
+
+OnDone = Callable[[StudentJob, float], None]
+
+
+class Executor(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: Whether workers rebuild students from a saved model folder (``InnerContext.model_dir``).
+    needs_model_dir: ClassVar[bool] = False
+
+    def available(self) -> str | None:
+        """``None`` when usable here, else a one-line reason (e.g. ray not installed)."""
+        return None
+
+    @abstractmethod
+    def train_students(
+        self, ctx: InnerContext, jobs: Sequence[StudentJob], on_done: OnDone | None = None
+    ) -> list[float]:
+        """Greedy Q_R accuracy of each job's trained student, in job order.
+
+        Must give the same numbers as training the jobs one after another in this process.
+        """
+
+    def close(self) -> None:
+        """Release workers (called once at the end of a run); nothing to do by default."""
+        return None
+
+
+def greedy_accuracy(
+    domain: Domain,
+    policy: Policy,
+    backend: GenerationBackend,
+    problems: Sequence[Problem],
+    max_new_tokens: int,
+) -> float:
+    from soar_kit.hardset import success_counts
+
+    params = SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens)
+    counts = success_counts(domain, policy, backend, problems, params)
+    return sum(counts) / len(counts) if counts else 0.0
+
+
+def train_student(
+    job: StudentJob,
+    *,
+    config: RunConfig,
+    domain: Domain,
+    trainer: StudentTrainer,
+    backend: GenerationBackend,
+    student: Policy,
+    baseline_state: dict[str, Any],
+    qr: Sequence[Problem],
+) -> float:
+    """The unit of work: reset, train, measure. Leaves the trained student in ``student``."""
+    from soar_kit.modeling import restore_state
+
+    restore_state(student.model, baseline_state)
+    trainer.train(
+        student,
+        list(job.problems),
+        prompt=domain.student_prompt,
+        reward=lambda p, c: domain.verify(p, c).reward,
+        settings=config.student.rl,
+        seed=job.seed,
+    )
+    return greedy_accuracy(domain, student, backend, qr, config.student.rl.sampling.max_new_tokens)
+
+
+def run_job_here(ctx: InnerContext, job: StudentJob) -> float:
+    return train_student(
+        job,
+        config=ctx.config,
+        domain=ctx.domain,
+        trainer=ctx.trainer,
+        backend=ctx.backend,
+        student=ctx.student,
+        baseline_state=ctx.baseline_state,
+        qr=ctx.qr,
+    )

@@ -4,6 +4,7 @@ Run as ``python -m soarkit_math.helper``. Each request is one of::
 
     {"op": "compare", "gold": "...", "pred": "...", "decimals": 3 | null}
     {"op": "parseable", "text": "..."}
+    {"op": "clear_cache"}            (benchmarks: forget parsed answers)
 
 and the answer is ``{"status": ..., "detail": ...}``. The parent kills this process when a
 request overruns its deadline, so nothing here needs a timeout of its own.
@@ -39,7 +40,10 @@ def main() -> None:
     for raw in sys.stdin.buffer:
         try:
             req = json.loads(raw)
-            if req.get("op") == "parseable":
+            if req.get("op") == "clear_cache":
+                symbolic.parse.cache_clear()
+                status, detail = "ok", ""
+            elif req.get("op") == "parseable":
                 status, detail = symbolic.check_parseable(str(req["text"]))
             else:
                 status, detail = symbolic.compare(

@@ -20,7 +20,7 @@ MAX_NESTING = 24
 MAX_DIGITS = 400
 
 _SPACING = re.compile(
-    r"\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|!|,|;|:| |quad|qquad)"
+    r"(?<!\\)\\(?:left|right|bigl|bigr|Bigl|Bigr|big|Big|displaystyle|textstyle|!|,|;|:| |quad|qquad)"
     r"(?![a-zA-Z])"
 )
 _UNITS = (
@@ -31,7 +31,7 @@ _UNITS = (
 )
 _TEXT_UNIT = re.compile(
     r"\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{\s*(?:" + _UNITS + r")"
-    r"(?:\s*\^?\{?\d\}?)?\s*\}"
+    r"(?:\s*\^?\{?\d\}?)?\s*\}(?:\^\{?\d\}?)?"
 )
 _PLAIN_UNIT = re.compile(r"(?<=[\d}])\s*(?:" + _UNITS + r")(?:\^?\d)?\.?$")
 _TEXT_WRAP = re.compile(r"^\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{([^{}]*)\}$")
@@ -47,6 +47,7 @@ _FRAC = re.compile(
     r"(?:\{\s*([+-]?(?:" + _DEC + "|" + _INT + r"))\s*\}|(\d))$"
 )
 _SLASH = re.compile(r"^([+-]?)\(?\s*(\d+)\s*\)?\s*/\s*\(?\s*(\d+)\s*\)?$")
+_REPEATING = re.compile(r"^([+-]?)(\d*)\.(\d*)\\overline\{(\d{1,20})\}$")
 _MIXED = re.compile(r"^([+-]?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 
 
@@ -63,6 +64,8 @@ def strip_math(s: str) -> str:
     s = _TEXT_UNIT.sub("", s)
     s = s.replace("{,}", ",").replace("\\%", "%")
     s = " ".join(s.split())
+    while s.startswith("{") and s.endswith("}") and _outer_group(s):
+        s = s[1:-1].strip()  # \boxed{{42}}
     m = _TEXT_WRAP.match(s)
     if m:
         s = m.group(1).strip()
@@ -72,6 +75,20 @@ def strip_math(s: str) -> str:
     if s.endswith(".") and not re.fullmatch(r"[+-]?\d+\.", s):
         s = s[:-1].rstrip()
     return s
+
+
+def _outer_group(s: str) -> bool:
+    """Is ``s`` a single ``{...}`` group (so that its outer braces can go)?"""
+    depth = 0
+    for i, c in enumerate(s):
+        escaped = i > 0 and s[i - 1] == "\\"
+        if c == "{" and not escaped:
+            depth += 1
+        elif c == "}" and not escaped:
+            depth -= 1
+            if depth == 0 and i != len(s) - 1:
+                return False
+    return depth == 0
 
 
 def nesting_depth(s: str) -> int:
@@ -138,7 +155,8 @@ def _read(s: str) -> Num | None:
         if base is None:
             return None
         e = int(m.group(2))
-        dec = None if base.decimals is None and e >= 0 else max(0, (base.decimals or 0) - e)
+        shown = (base.decimals or 0) - e  # 3.6 \times 10^{7} is exact: no places left
+        dec = None if shown <= 0 else shown
         return Num(base.value * Fraction(10) ** e, dec, False)
     m = _FRAC.match(s)
     if m:
@@ -155,6 +173,12 @@ def _read(s: str) -> Num | None:
             return None
         v = Fraction(int(m.group(2)), int(m.group(3)))
         return Num(-v if m.group(1) == "-" else v, None, False)
+    m = _REPEATING.match(s)
+    if m and len(m.group(2)) + len(m.group(3)) <= MAX_DIGITS:
+        sign, whole, fixed, rep = m.groups()
+        v = Fraction(int(whole or "0")) + Fraction(int(fixed or "0"), 10 ** len(fixed))
+        v += Fraction(int(rep), (10 ** len(rep) - 1) * 10 ** len(fixed))  # 0.1(6) = 1/10 + 6/90
+        return Num(-v if sign == "-" else v, None, False)
     m = _MIXED.match(s)
     if m:
         if int(m.group(4)) == 0 or max(len(g) for g in m.groups()[1:]) > MAX_DIGITS:
@@ -187,20 +211,18 @@ def numbers_match(
 ) -> bool:
     """Equality of two numbers with the tolerance decimals deserve.
 
-    Exact forms compare exactly. A decimal matches when it is within a relative 1e-6, or when
+    Exact forms compare exactly. A decimal matches when it is within a relative 1e-9, or when
     it is the other value rounded to the places it shows and shows at least 3 significant
     digits (``0.333`` for 1/3, ``0.67`` does not count for 2/3).
     """
     if gold_dec is None and pred_dec is None:
         return gold == pred
-    if abs(gold - pred) <= Fraction(1, 10**6) * max(1, abs(gold)):
+    if abs(gold - pred) <= Fraction(1, 10**9) * max(1, abs(gold)):
         return True
     for approx, dec, other in ((pred, pred_dec, gold), (gold, gold_dec, pred)):
         if dec is None or dec > 30:
             continue
-        if _sig_digits(approx, dec) >= 3 and abs(other - approx) <= Fraction(1, 2 * 10**dec) * (
-            1 + Fraction(1, 10**9)
-        ):
+        if _sig_digits(approx, dec) >= 3 and abs(other - approx) < Fraction(1, 2 * 10**dec):
             return True
     return False
 

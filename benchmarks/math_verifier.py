@@ -1,0 +1,327 @@
+"""Agreement and throughput of the soarkit-math verifier vs Math-Verify 0.9, in one run.
+
+    .venv/bin/python benchmarks/math_verifier.py            # writes benchmarks/results/
+    .venv/bin/python benchmarks/math_verifier.py --quick    # 1 timing pass, no files written
+
+Corpus: ``soarkit_math.corpus.build()`` -- (gold, prediction, equivalent?) pairs whose labels
+come from how each pair was constructed (see that module), plus hand-labelled hard cases. The
+prediction is a short completion with the answer in ``\\boxed{}``; each verifier extracts it
+its own way:
+
+* soarkit-math: ``MathDomain().verify(problem, completion).correct`` -- the exact path a SOAR
+  run takes (extraction, guards, fast path, budgeted SymPy helper, reward shaping);
+* Math-Verify: ``verify(parse(f"${gold}$"), parse(completion))`` with its defaults.
+
+Throughput: the corpus is cut into chunks and the two verifiers alternate chunk by chunk (order
+flipped every chunk), so that load from other processes on a shared machine hits both alike.
+Every pair is verified once per pass with fresh caches (a cache hit would be a lie about
+throughput: each pass builds new verifier objects and clears Math-Verify's parse caches). This
+leans towards Math-Verify: our helper process is restarted every pass, so its ANTLR DFA cache
+starts cold, while Math-Verify's lives in this process and stays warm after the first pass.
+Also reported: the cost of the budget (helper round trip) against calling the same SymPy
+comparison in-process without any budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import latex2sympy2_extended
+import math_verify
+import sympy
+from math_verify import parse as mv_parse
+from math_verify import verify as mv_verify
+from soarkit_math import budget, corpus
+from soarkit_math import domain as domain_module
+from soarkit_math.budget import HelperPool
+from soarkit_math.domain import MathDomain
+from soarkit_math.extract import last_boxed
+
+from soar_kit.records import Problem
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / "results"
+CHUNK = 25
+
+
+def machine_info() -> dict[str, object]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "sympy": sympy.__version__,
+        "math_verify": getattr(math_verify, "__version__", "0.9.0"),
+        "latex2sympy2_extended": getattr(latex2sympy2_extended, "__version__", "?"),
+    }
+
+
+def _clear_math_verify_caches() -> None:
+    from math_verify import parser
+
+    for name in ("parse_latex_cached", "parse_expr_cached"):
+        fn = getattr(parser, name, None)
+        if fn is not None and hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+class Ours:
+    name = "soarkit-math"
+
+    def __init__(self) -> None:
+        self.kills = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Fresh verifier (empty result cache) and fresh helper (empty parse cache)."""
+        old = budget._pool
+        if old is not None:
+            self.kills += old.kills
+            old.close()
+        budget._pool = None
+        domain_module._verifier.cache_clear()
+        self.domain = MathDomain()
+        self.domain.verifier.compare("x", "x+0")  # start the helper (import SymPy) untimed
+
+    def __call__(self, gold: str, completion: str) -> bool:
+        problem = Problem(id="b", question="?", answer=gold, domain="math")
+        return self.domain.verify(problem, completion).correct
+
+
+class Theirs:
+    name = "math-verify 0.9"
+
+    def __init__(self) -> None:
+        mv_verify(mv_parse("$1$"), mv_parse("\\boxed{1}"))  # import/warm-up outside the timing
+
+    def reset(self) -> None:
+        _clear_math_verify_caches()
+
+    def __call__(self, gold: str, completion: str) -> bool:
+        return bool(mv_verify(mv_parse(f"${gold}$"), mv_parse(completion)))
+
+
+def run(passes: int) -> dict[str, object]:
+    pairs = corpus.build()
+    ours, theirs = Ours(), Theirs()
+    verdicts: dict[str, list[bool]] = {
+        ours.name: [False] * len(pairs),
+        theirs.name: [False] * len(pairs),
+    }
+    times: dict[str, list[float]] = {ours.name: [], theirs.name: []}
+    chunks = [range(i, min(i + CHUNK, len(pairs))) for i in range(0, len(pairs), CHUNK)]
+    for _ in range(passes):
+        totals = {ours.name: 0.0, theirs.name: 0.0}
+        ours.reset()
+        theirs.reset()
+        for k, chunk in enumerate(chunks):
+            order = (ours, theirs) if k % 2 == 0 else (theirs, ours)
+            for v in order:
+                start = time.perf_counter()
+                for i in chunk:
+                    verdicts[v.name][i] = v(pairs[i].gold, pairs[i].prediction)
+                totals[v.name] += time.perf_counter() - start
+        for name, t in totals.items():
+            times[name].append(t)
+
+    overhead = _budget_overhead(pairs)
+    report: dict[str, object] = {
+        "machine": machine_info(),
+        "corpus": {
+            "pairs": len(pairs),
+            "equivalent": sum(p.equivalent for p in pairs),
+            "categories": dict(Counter(p.category for p in pairs)),
+        },
+        "passes": passes,
+        "verifiers": {},
+        "budget_overhead": overhead,
+        "helper_kills": ours.kills + (budget._pool.kills if budget._pool else 0),
+    }
+    for name in (ours.name, theirs.name):
+        got = verdicts[name]
+        right = [g == p.equivalent for g, p in zip(got, pairs, strict=True)]
+        per_cat: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for ok, p in zip(right, pairs, strict=True):
+            per_cat[p.category][0] += ok
+            per_cat[p.category][1] += 1
+        best = min(times[name])
+        report["verifiers"][name] = {  # type: ignore[index]
+            "accuracy": sum(right) / len(pairs),
+            "accuracy_policy_neutral": sum(
+                ok
+                for ok, p in zip(right, pairs, strict=True)
+                if p.category not in corpus.POLICY_CATEGORIES
+            )
+            / sum(p.category not in corpus.POLICY_CATEGORIES for p in pairs),
+            "false_positives": sum(g and not p.equivalent for g, p in zip(got, pairs, strict=True)),
+            "false_negatives": sum(p.equivalent and not g for g, p in zip(got, pairs, strict=True)),
+            "seconds_per_pass": times[name],
+            "verifications_per_second_best": len(pairs) / best,
+            "verifications_per_second_median": len(pairs) / statistics.median(times[name]),
+            "per_category_accuracy": {c: f"{a}/{n}" for c, (a, n) in sorted(per_cat.items())},
+            "disagreements_with_labels": [
+                {
+                    "category": p.category,
+                    "gold": p.gold,
+                    "prediction": p.prediction,
+                    "label": p.equivalent,
+                    "verdict": g,
+                }
+                for g, p in zip(got, pairs, strict=True)
+                if g != p.equivalent
+            ],
+        }
+    o = report["verifiers"][ours.name]  # type: ignore[index]
+    t = report["verifiers"][theirs.name]  # type: ignore[index]
+    report["speedup_best"] = o["verifications_per_second_best"] / t["verifications_per_second_best"]
+    report["speedup_median"] = (
+        o["verifications_per_second_median"] / t["verifications_per_second_median"]
+    )
+    report["verifiers_disagree"] = [
+        {
+            "gold": p.gold,
+            "prediction": p.prediction,
+            "label": p.equivalent,
+            ours.name: a,
+            theirs.name: b,
+        }
+        for a, b, p in zip(verdicts[ours.name], verdicts[theirs.name], pairs, strict=True)
+        if a != b
+    ]
+    return report
+
+
+def _budget_overhead(pairs: list[corpus.Pair]) -> dict[str, object]:
+    """Time the SymPy-path pairs through the helper vs the same function called in-process."""
+    from soarkit_math import symbolic
+    from soarkit_math.normalize import strip_math
+    from soarkit_math.verifier import _pred_decimals
+
+    todo = []
+    for p in pairs:
+        box = last_boxed(p.prediction)
+        if box is not None:
+            todo.append((p.gold, box.content, _pred_decimals(strip_math(box.content))))
+    # Both sides get one untimed pass first (ANTLR's DFA cache warms up per process), then the
+    # parse cache is cleared and the timed pass runs: the difference is the helper's cost.
+    pool = HelperPool(size=1)
+    for g, pr, d in todo:
+        pool.call({"op": "compare", "gold": g, "pred": pr, "decimals": d}, 10)
+    pool.call({"op": "clear_cache"}, 10)
+    start = time.perf_counter()
+    for g, pr, d in todo:
+        pool.call({"op": "compare", "gold": g, "pred": pr, "decimals": d}, 10)
+    via_helper = time.perf_counter() - start
+    pool.close()
+    for g, pr, d in todo:
+        symbolic.compare(g, pr, d)
+    symbolic.parse.cache_clear()
+    start = time.perf_counter()
+    for g, pr, d in todo:
+        symbolic.compare(g, pr, d)
+    in_process = time.perf_counter() - start
+    return {
+        "pairs": len(todo),
+        "helper_seconds": via_helper,
+        "in_process_seconds": in_process,
+        "overhead_ms_per_call": 1000 * (via_helper - in_process) / max(1, len(todo)),
+        "note": "every pair forced through SymPy (no fast path), to isolate the budget's cost",
+    }
+
+
+def to_markdown(r: dict[str, object]) -> str:
+    m = r["machine"]  # type: ignore[assignment]
+    lines = [
+        "# Math verifier benchmark: soarkit-math vs Math-Verify 0.9",
+        "",
+        "Generated by `benchmarks/math_verifier.py`; raw numbers in `math_verifier.json`.",
+        "",
+        f"- Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs "  # type: ignore[index]
+        f"(load average at start {m['load_average_at_start']}), {m['platform']}, "  # type: ignore[index]
+        f"Python {m['python']}, SymPy {m['sympy']}",  # type: ignore[index]
+        f"- Corpus: {r['corpus']['pairs']} labelled pairs "  # type: ignore[index]
+        f"({r['corpus']['equivalent']} equivalent), {r['passes']} timed passes",  # type: ignore[index]
+        "",
+        "| verifier | accuracy vs labels | accuracy, rounding-policy pairs left out | false pos. "
+        "| false neg. | verif./s (best) | verif./s (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, v in r["verifiers"].items():  # type: ignore[union-attr]
+        lines.append(
+            f"| {name} | {100 * v['accuracy']:.2f} % | {100 * v['accuracy_policy_neutral']:.2f} % | "
+            f"{v['false_positives']} | "
+            f"{v['false_negatives']} | {v['verifications_per_second_best']:.0f} | "
+            f"{v['verifications_per_second_median']:.0f} |"
+        )
+    b = r["budget_overhead"]  # type: ignore[assignment]
+    lines += [
+        "",
+        f"Speed-up (best / median pass): {r['speedup_best']:.2f}x / {r['speedup_median']:.2f}x.",
+        "",
+        f"Budget cost: {b['pairs']} pairs forced through SymPy took "  # type: ignore[index]
+        f"{b['helper_seconds']:.2f}s via the killable helper vs "  # type: ignore[index]
+        f"{b['in_process_seconds']:.2f}s in-process unbudgeted "  # type: ignore[index]
+        f"({b['overhead_ms_per_call']:.2f} ms per call).",  # type: ignore[index]
+        "",
+        "## Per category (correct / total)",
+        "",
+        "| category | " + " | ".join(r["verifiers"]) + " |",  # type: ignore[arg-type]
+        "|---|" + "---|" * len(r["verifiers"]),  # type: ignore[arg-type]
+    ]
+    names = list(r["verifiers"])  # type: ignore[arg-type]
+    cats = r["verifiers"][names[0]]["per_category_accuracy"]  # type: ignore[index]
+    for c in cats:
+        lines.append(
+            f"| {c} | "
+            + " | ".join(r["verifiers"][n]["per_category_accuracy"][c] for n in names)  # type: ignore[index]
+            + " |"
+        )
+    for name in names:
+        dis = r["verifiers"][name]["disagreements_with_labels"]  # type: ignore[index]
+        lines += ["", f"## {name}: disagreements with the labels ({len(dis)})", ""]
+        lines += ["| category | gold | prediction | label | verdict |", "|---|---|---|---|---|"]
+        for d in dis:
+            pred = d["prediction"].replace("|", "\\|")
+            gold = d["gold"].replace("|", "\\|")
+            lines.append(
+                f"| {d['category']} | `{gold}` | `{pred}` | {d['label']} | {d['verdict']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one pass, print only")
+    args = ap.parse_args()
+    report = run(1 if args.quick else args.passes)
+    md = to_markdown(report)
+    if not args.quick:
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "math_verifier.json").write_text(json.dumps(report, indent=1) + "\n")
+        (RESULTS / "math_verifier.md").write_text(md)
+        corpus_file = RESULTS / "math_verifier.corpus.jsonl"
+        corpus_file.write_text("".join(json.dumps(p.to_json()) + "\n" for p in corpus.build()))
+    print(md)
+
+
+if __name__ == "__main__":
+    main()

@@ -127,7 +127,7 @@ while True:
     if rc is None:
         proc.wait()
     z._reap(time.monotonic() + 1.0)
-    z._wipe(wd)
+    z._wipe(wd, uid)
     send({"passed": rc == 0, "elapsed": time.monotonic() - t0})
 shutil.rmtree(base, ignore_errors=True)
 """

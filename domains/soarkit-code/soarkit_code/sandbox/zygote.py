@@ -167,6 +167,11 @@ PRELOAD = (
     "array",
     "textwrap",
     "unicodedata",
+    "threading",
+    "socket",
+    "subprocess",
+    "time",
+    "io",
 )
 
 
@@ -566,9 +571,28 @@ def _reap(deadline: float) -> None:
             time.sleep(0.001)
 
 
-def _wipe(workdir: str) -> None:
+def _wipe(workdir: str, uid: int) -> None:
     shutil.rmtree(workdir, ignore_errors=True)
     keep = os.path.dirname(workdir)
+    if not STATE["mountns"] and STATE["root"]:
+        # Fallback without a private tmpfs: remove what the job's uid left at the top of the
+        # host's world-writable directories (deeper plants in other users' 0777 dirs remain).
+        for d in WORLD_WRITABLE:
+            try:
+                entries = list(os.scandir(d))
+            except OSError:
+                continue
+            for e in entries:
+                try:
+                    if e.stat(follow_symlinks=False).st_uid != uid:
+                        continue
+                    if e.is_dir(follow_symlinks=False):
+                        shutil.rmtree(e.path, ignore_errors=True)
+                    else:
+                        os.unlink(e.path)
+                except OSError:
+                    pass
+        return
     if STATE["mountns"]:
         for d in WORLD_WRITABLE:
             try:
@@ -661,7 +685,7 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
         _clean_up(uid)
         os.close(rfd)
         os.close(pidfd)
-        _wipe(workdir)
+        _wipe(workdir, uid)
     elapsed = time.monotonic() - t0
     raw = b"".join(chunks)[:cap]
     sig = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else 0

@@ -104,8 +104,9 @@ def plain_final_answer(text: str) -> str | None:
     matches = list(_FINAL_PHRASE.finditer(text[-4000:]))
     if not matches:
         return None
-    ans = matches[-1].group(1).strip().strip("$").strip()
-    ans = ans.rstrip(".").strip()
+    ans = matches[-1].group(1).strip()
+    while ans and (ans[-1] in ".$" or ans[0] == "$"):  # "$-4$." -> "-4"
+        ans = ans.strip("$").rstrip(".").strip()
     return ans or None
 
 

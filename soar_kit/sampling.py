@@ -93,13 +93,36 @@ def sample(
     try:
         with torch.no_grad():
             positions = (attn.cumsum(-1) - 1).clamp(min=0)
+            # prefill each distinct prompt once and repeat its KV cache n times (the n samples
+            # share the prompt); only the last position's logits are needed, so the LM head
+            # skips the prompt
+            uniq_ids, uniq_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
             out = model(
-                input_ids=prompt_ids, attention_mask=attn, position_ids=positions, use_cache=True
+                input_ids=uniq_ids,
+                attention_mask=uniq_mask,
+                position_ids=(uniq_mask.cumsum(-1) - 1).clamp(min=0),
+                use_cache=True,
+                **_keep_last(model, 1),
             )
             past = out.past_key_values
+            logits = out.logits[:, -1, :].float()
+            if n > 1:
+                logits = logits.repeat_interleave(n, dim=0)
+                if hasattr(past, "batch_repeat_interleave"):
+                    past.batch_repeat_interleave(n)
+                else:  # a cache type without it: prefill the repeated batch instead
+                    out = model(
+                        input_ids=prompt_ids,
+                        attention_mask=attn,
+                        position_ids=positions,
+                        use_cache=True,
+                        **_keep_last(model, 1),
+                    )
+                    past = out.past_key_values
             next_pos = positions[:, -1:] + 1
-            for _ in range(max_new_tokens):
-                logits = out.logits[:, -1, :].float()
+            for step in range(max_new_tokens):
+                if step > 0:
+                    logits = out.logits[:, -1, :].float()
                 if temperature == 0.0:
                     token = logits.argmax(dim=-1)
                 else:
@@ -148,6 +171,19 @@ def sample(
     return Rollout(prompt_ids, prompt_mask, completion_ids, completion_mask, texts_so_far)
 
 
+def _keep_last(model: Any, n: int) -> dict[str, int]:
+    """``logits_to_keep=n`` where the model's forward accepts it (all recent transformers LMs)."""
+    import inspect
+
+    # a peft wrapper forwards **kwargs to the model it wraps: look at that one's signature
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        params = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError, AttributeError):
+        return {}
+    return {"logits_to_keep": n} if "logits_to_keep" in params else {}
+
+
 def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
     for source in (getattr(model, "generation_config", None), model.config, tokenizer):
@@ -173,11 +209,16 @@ def completion_logprobs(model: Any, rollout: Rollout, rows: slice | None = None)
     ids = torch.cat([p_ids, c_ids], dim=1)
     mask = torch.cat([p_mask, c_mask], dim=1)
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(
-        input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
-    ).logits
     width = c_ids.shape[1]
-    # logits at position t predict token t+1: the completion is predicted by the slice before it
+    # logits at position t predict token t+1: the completion is predicted by the width positions
+    # before its end; computing the LM head only there saves its cost over the prompt
+    logits = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=positions,
+        use_cache=False,
+        **_keep_last(model, width + 1),
+    ).logits
     logits = logits[:, -width - 1 : -1, :].float()
     # gather minus logsumexp: avoids a second (rows, len, vocab) tensor from log_softmax
     picked = logits.gather(-1, c_ids.unsqueeze(-1)).squeeze(-1)

@@ -123,3 +123,10 @@ def test_vllm_backend_reports_when_missing():
         assert "not installed" in (b.available() or "")
     else:
         assert b.available() is None
+
+
+def test_shared_prefill_matches_repeated_prompts(tiny):
+    """n samples share one prefilled KV cache; greedy rows must equal an n=1 run's."""
+    many = sample(tiny.model, tiny.tokenizer, PROMPTS, n=3, temperature=0.0, max_new_tokens=10)
+    one = sample(tiny.model, tiny.tokenizer, PROMPTS, n=1, temperature=0.0, max_new_tokens=10)
+    assert many.texts == [t for t in one.texts for _ in range(3)]

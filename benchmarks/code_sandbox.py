@@ -12,7 +12,7 @@ bundled problem with its reference solution (passes) and with a wrong answer (fa
   ``candidate + tests``, pass iff exit status 0 (what human-eval/evalplus-style harnesses do).
   It gets *equal isolation*: it runs inside a process that made the same namespaces and memory
   cgroup (code reused from the zygote), and each interpreter gets the same rlimits, uid drop,
-  ``no_new_privs``, seccomp filter, fresh temp dir and uid-wide kill sweep.
+  ``no_new_privs``, Landlock rules, seccomp filter, fresh temp dir and uid-wide kill sweep.
 
 Both use the same number of parallel workers. To be fair on a shared machine, the two
 alternate chunk by chunk (order flipped every chunk) so that outside load hits both alike.
@@ -73,6 +73,7 @@ z._setup_cgroup()
 uid = int(sys.argv[2])
 base = os.path.join("/tmp" if z.STATE["mountns"] else sys.argv[3], f"soarkit-base-{os.getpid()}")
 os.makedirs(base, mode=0o711, exist_ok=True)
+z._prepare_landlock(base)
 
 def send(obj):
     data = json.dumps(obj).encode()
@@ -106,6 +107,8 @@ while True:
         ):
             resource.setrlimit(res, val)
         z._libc.prctl(z.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if z.LANDLOCK["fd"] >= 0 and not z._restrict_landlock():
+            os._exit(1)
         if z.STATE["root"]:
             os.setgroups([]); os.setgid(uid); os.setuid(uid)
         z._install_seccomp()

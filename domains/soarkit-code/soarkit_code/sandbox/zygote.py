@@ -185,6 +185,74 @@ def _preload() -> None:
             pass
 
 
+# -- Landlock: file-system and TCP rules that hold without root or namespaces ---------------------
+
+_LL_EXECUTE, _LL_WRITE_FILE, _LL_READ_FILE, _LL_READ_DIR = 1, 2, 4, 8
+#: write file, remove dir/file, make char/dir/reg/sock/fifo/block/sym
+_LL_WRITE_ANY = 2 | 0b1111111110000
+_LL_REFER, _LL_TRUNCATE = 1 << 13, 1 << 14
+#: Read (and execute) is allowed beneath these; everything else, /etc and homes included, is not.
+READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/dev", "/proc")
+READ_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+LANDLOCK: dict[str, int] = {"fd": -1, "abi": 0}
+
+
+def _syscall(nr: int, *args: object) -> int:
+    _libc.syscall.restype = ctypes.c_long
+    return _libc.syscall(ctypes.c_long(nr), *args)
+
+
+def _prepare_landlock(base: str) -> None:
+    """Build one ruleset in the zygote; each child only calls ``landlock_restrict_self`` (cheap).
+
+    Writes are allowed beneath the job directory's parent (root-owned 0711, so a job can only
+    write inside its own directory) and, with a mount namespace, the private tmpfs directories.
+    Reads are allowed beneath system and interpreter directories only. With ABI >= 4, TCP bind
+    and connect are refused; with ABI >= 6, signals and abstract UNIX sockets cannot reach
+    processes outside the job (the zygote, the host).
+    """
+    if os.environ.get("SOARKIT_SANDBOX_NO_LANDLOCK") == "1":
+        return
+    abi = _syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
+    if abi < 1:
+        return
+    read = _LL_EXECUTE | _LL_READ_FILE | _LL_READ_DIR
+    write = _LL_WRITE_ANY | (_LL_REFER if abi >= 2 else 0) | (_LL_TRUNCATE if abi >= 3 else 0)
+    net = 3 if abi >= 4 else 0
+    scoped = 3 if abi >= 6 else 0
+    attr = struct.pack("QQQ", read | write, net, scoped)[: 8 if abi < 4 else 16 if abi < 6 else 24]
+    buf = ctypes.create_string_buffer(attr, len(attr))
+    fd = _syscall(444, buf, ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if fd < 0:
+        return
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)}
+    rules: list[tuple[str, int]] = [(p, read) for p in (*READ_PATHS, *sorted(prefixes))]
+    rules += [(p, _LL_READ_FILE) for p in READ_FILES]
+    rules += [("/dev/null", _LL_READ_FILE | _LL_WRITE_FILE)]
+    rules += [(base, read | write)]
+    if STATE["mountns"]:
+        rules += [(d, read | write) for d in WORLD_WRITABLE]
+    file_bits = _LL_READ_FILE | _LL_WRITE_FILE | _LL_EXECUTE | (_LL_TRUNCATE if abi >= 3 else 0)
+    for path, access in rules:
+        try:
+            pfd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+        except OSError:
+            continue
+        if not os.path.isdir(path):
+            access &= file_bits
+        rule = ctypes.create_string_buffer(struct.pack("=Qi", access, pfd), 12)
+        _syscall(445, ctypes.c_int(fd), ctypes.c_int(1), rule, ctypes.c_uint32(0))
+        os.close(pfd)
+    LANDLOCK["fd"], LANDLOCK["abi"] = fd, abi
+    STATE["landlock_abi"] = abi
+
+
+def _restrict_landlock() -> bool:
+    if LANDLOCK["fd"] < 0:
+        return False
+    return _syscall(446, ctypes.c_int(LANDLOCK["fd"]), ctypes.c_uint32(0)) == 0
+
+
 # -- memory cgroup: one per zygote, bounds a job's processes together ------------------------
 
 
@@ -416,6 +484,11 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
     try:
         os.close(rfd)
         os.setsid()
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")  # under memory pressure the candidate goes first, never the zygote
+        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if LANDLOCK["fd"] >= 0 and not _restrict_landlock():
+            os._exit(0)  # the zygote promised these rules: never run a candidate without them
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)  # output is never read: the verdict cannot depend on it
@@ -435,10 +508,7 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
             (resource.RLIMIT_MEMLOCK, (0, 0)),
         ):
             resource.setrlimit(res, val)
-        with open("/proc/self/oom_score_adj", "w") as fh:
-            fh.write("1000")  # under memory pressure the candidate goes first, never the zygote
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversize writes fail with EFBIG instead
-        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if STATE["root"]:
             os.setgroups([])
             os.setgid(uid)
@@ -714,6 +784,7 @@ def main() -> None:
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 65534
     base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{os.getpid()}")
     os.makedirs(base, mode=0o711, exist_ok=True)
+    _prepare_landlock(base)
     _send(
         {"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid, "rss_kb": _rss_kb()}
     )

@@ -111,6 +111,18 @@ def test_mini_world_levels_lengths_and_solutions(domain: CodeDomain) -> None:
     assert len(domain.student_prompt(world.make_problem(1, random.Random(0)))) < 100
 
 
+def test_mini_teacher_output_parses_at_every_level(domain: CodeDomain) -> None:
+    from soarkit_code.mini import mini_teacher_output
+
+    world = domain.mini_world()
+    for level in range(1, LEVELS + 1):
+        p = world.make_problem(level, random.Random(100 + level))
+        text = mini_teacher_output(p)
+        assert len(text) < 150
+        parsed = domain.parse_teacher_output(text, problem_id=p.id)
+        assert parsed.question == p.question and parsed.answer == p.answer
+
+
 def test_chain_expression_parenthesises_only_where_needed() -> None:
     assert chain_expr([("+", 1), ("*", 3), ("-", 2)]) == "(x+1)*3-2"
     assert chain_expr([("*", 2), ("*", 3)]) == "x*2*3"

@@ -68,10 +68,22 @@ def mini_solution(problem: Problem) -> str:
     return f"def f(x):return {chain_expr(ops)}"
 
 
+def mini_teacher_output(problem: Problem) -> str:
+    """What a perfect teacher writes after the teacher prompt: the question and its tests.
+
+    Derived from ``problem.answer`` (the test lines), so a corpus that swaps in another
+    problem's answer gets well-formed but wrong tests -- a teacher posing what it cannot solve.
+    """
+    return f"<question>{problem.question}</question><answer>{problem.answer}</answer>"
+
+
 def mini_world() -> MiniWorld:
+    fields = getattr(MiniWorld, "__dataclass_fields__", {})
+    extra = {"teacher_output": mini_teacher_output} if "teacher_output" in fields else {}
     return MiniWorld(
         levels=LEVELS,
         make_problem=lambda level, rng: make_chain_problem(level, rng),
         solution=mini_solution,
         hard_level=HARD_LEVEL,
+        **extra,
     )

@@ -125,10 +125,13 @@ class CodeDomain(Domain):
             raise ProblemRejected("a trivial solution (return None) passes the tests")
         ref = problem.data.get("reference")
         if ref:
-            first = self._run(problem, ref)
+            try:
+                first = self._run(problem, ref)
+                second = self._run(problem, ref) if first.all_passed else first
+            except (SandboxError, OSError) as exc:
+                raise ProblemRejected(f"sandbox unavailable: {exc}") from exc
             if not first.all_passed:
                 raise ProblemRejected(f"reference solution fails its tests ({first.reason})")
-            second = self._run(problem, ref)
             if second.passed != first.passed:
                 raise ProblemRejected("tests are not deterministic")
 
@@ -145,7 +148,7 @@ class CodeDomain(Domain):
             if not entry or entry not in code:
                 return Verdict(correct=False, reward=0.0, reason=f"no definition of {entry}")
             outcome = self._run(problem, code)
-        except (SandboxError, harness.TestFormatError, ProblemRejected) as exc:
+        except Exception as exc:  # verify never raises: a broken sandbox is "not judged"
             return Verdict(correct=False, reward=0.0, reason=f"not judged: {exc}")
         total = len(outcome.passed)
         passed = sum(outcome.passed)

@@ -143,7 +143,7 @@ class Baseline:
         self.limits = limits
         self.procs = []
         for slot in range(workers):
-            uid = pool_module.UID_BASE + (os.getpid() % 100_000) * 64 + 32 + slot
+            uid = pool_module.UID_BASE + (os.getpid() % (1 << 22)) * 64 + 32 + slot
             p = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", BASELINE_WORKER, str(ZYGOTE), str(uid), "/tmp"],
                 stdin=subprocess.PIPE,

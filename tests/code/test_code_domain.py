@@ -156,6 +156,7 @@ def test_humaneval_and_mbpp_records(domain: CodeDomain, tmp_path: Path) -> None:
         "prompt": 'def add(a, b):\n    """Add."""\n',
         "canonical_solution": "    return a + b\n",
         "test": "METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n"
+        "    assert True, 'debugging aid'\n"
         "    assert candidate(0, 0) == 0\n",
     }
     mbpp = {

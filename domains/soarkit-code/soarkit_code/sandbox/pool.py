@@ -11,6 +11,7 @@ Thread-safe: ``run`` may be called from several threads; each borrows an idle zy
 from __future__ import annotations
 
 import atexit
+import itertools
 import json
 import os
 import queue
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
-#: uids handed to sandboxed jobs are ``UID_BASE + zygote slot``: far above any real account.
+#: uids handed to sandboxed jobs are ``UID_BASE + pid * 64 + slot``: far above any real account.
 UID_BASE = 1_700_000_000
 
 
@@ -97,7 +98,8 @@ class SandboxPool:
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def _start(self, slot: int) -> _Zygote:
-        uid = UID_BASE + (os.getpid() % 100_000) * 64 + slot
+        # unique among live zygotes: pid_max <= 2**22, so pid * 64 + n stays below 2**31
+        uid = UID_BASE + (os.getpid() % (1 << 22)) * 64 + _next_uid_slot()
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(ZYGOTE), str(uid), self._fallback_dir],
             stdin=subprocess.PIPE,
@@ -201,6 +203,20 @@ class SandboxPool:
                 nz = self._start(slot)
                 self._all.append(nz)
                 self._idle.put(nz)
+
+
+_uid_slots = itertools.count()
+_uid_lock = threading.Lock()
+
+
+def _next_uid_slot() -> int:
+    """Every zygote of this process gets its own uid (32..63 are left to the benchmark's baseline).
+
+    Two zygotes sharing a uid could share RLIMIT_NPROC and, in the uid-sweep fallback, kill each
+    other's jobs.
+    """
+    with _uid_lock:
+        return next(_uid_slots) % 32
 
 
 _shared: dict[tuple, SandboxPool] = {}

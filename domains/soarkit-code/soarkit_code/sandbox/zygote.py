@@ -703,15 +703,24 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
     size = 0
     status = None
     timed_out = False
-    pidfd = os.pidfd_open(pid)
-    fds = [rfd, pidfd]
+    try:
+        pidfd = os.pidfd_open(pid)  # Linux >= 5.3: wake up exactly when the child exits
+    except (OSError, AttributeError):
+        pidfd = -1  # older kernels: poll waitpid every few milliseconds
+    fds = [rfd] if pidfd < 0 else [rfd, pidfd]
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 timed_out = True
                 break
-            ready, _, _ = select.select(fds, [], [], left)
+            ready, _, _ = select.select(fds, [], [], left if pidfd >= 0 else min(left, 0.005))
+            if pidfd < 0 and status is None:
+                done, st = os.waitpid(pid, os.WNOHANG)
+                if done == pid:
+                    status = st
+                    ready.append(pidfd)
+                    fds.append(pidfd)
             if rfd in ready:
                 data = os.read(rfd, 65536)
                 if not data:
@@ -722,7 +731,8 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
                     if size > cap:
                         break
             if pidfd in ready:
-                _, status = os.waitpid(pid, 0)
+                if status is None:
+                    _, status = os.waitpid(pid, 0)
                 fds.remove(pidfd)
                 # the child wrote before exiting: take what is already in the pipe
                 os.set_blocking(rfd, False)
@@ -754,7 +764,8 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
                 status = None
         _clean_up(uid)
         os.close(rfd)
-        os.close(pidfd)
+        if pidfd >= 0:
+            os.close(pidfd)
         _wipe(workdir, uid)
     elapsed = time.monotonic() - t0
     raw = b"".join(chunks)[:cap]
@@ -788,6 +799,13 @@ def main() -> None:
     _send(
         {"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid, "rss_kb": _rss_kb()}
     )
+    try:
+        _serve(uid, base)
+    finally:  # also when the parent vanished mid-job (broken pipe): leave nothing behind
+        _cleanup_zygote(base)
+
+
+def _serve(uid: int, base: str) -> None:
     seq = 0
     while True:
         job = _recv()
@@ -795,17 +813,19 @@ def main() -> None:
             break
         seq += 1
         try:
-            _send(run_one(job, uid, base, seq))
+            reply = run_one(job, uid, base, seq)
         except Exception as exc:  # the zygote must answer every job
-            _send(
-                {
-                    "raw": "",
-                    "timed_out": False,
-                    "signal": 0,
-                    "elapsed": 0.0,
-                    "error": f"{type(exc).__name__}: {exc}",
-                }
-            )
+            reply = {
+                "raw": "",
+                "timed_out": False,
+                "signal": 0,
+                "elapsed": 0.0,
+                "error": f"{type(exc).__name__}: {exc}",
+            }
+        _send(reply)
+
+
+def _cleanup_zygote(base: str) -> None:
     shutil.rmtree(base, ignore_errors=True)
     if STATE["cgroup"]:
         try:

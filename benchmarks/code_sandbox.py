@@ -132,7 +132,7 @@ while True:
     z._reap(time.monotonic() + 1.0)
     z._wipe(wd, uid)
     send({"passed": rc == 0, "elapsed": time.monotonic() - t0})
-shutil.rmtree(base, ignore_errors=True)
+z._cleanup_zygote(base)  # removes the job dir and the memory cgroup
 """
 
 

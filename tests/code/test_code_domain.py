@@ -136,6 +136,17 @@ def test_mini_world_teacher_text_parses_in_soar_mini_corpus_format(domain: CodeD
     assert form == "answer" and "<question>" in template
 
 
+def test_student_code_extraction(domain: CodeDomain) -> None:
+    p = domain.problem_from_json({"prompt": "def inc(x):", "tests": ["assert inc(1) == 2"]})
+    for text in (
+        "Sure.\n```python\ndef inc(x):\n    return x + 1\n```\nDone.",
+        "```\nprint('scratch')\n```\n```py\ndef inc(x):\n    return x + 1\n```",
+        "Here is my solution:\ndef inc(x):\n    return x + 1",
+        "```python\ndef inc(x):\n    return x + 1",  # unterminated fence
+    ):
+        assert domain.verify(p, text).correct, text
+
+
 def test_problem_json_formats(domain: CodeDomain) -> None:
     native = {"prompt": "Return x+1.\ndef inc(x):", "tests": ["assert inc(1) == 2"]}
     p = domain.problem_from_json(native)

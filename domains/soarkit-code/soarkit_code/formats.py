@@ -138,7 +138,26 @@ def extract_code(completion: str) -> str:
     if blocks:
         with_def = [b for b in blocks if "def " in b or "lambda" in b]
         return (with_def or blocks)[-1]
+    # Unfenced: prose before the code ("Here is my solution:") would be a syntax error; start at
+    # the first line that looks like code, if the whole text does not parse (parse only, no run).
+    if not _parses(completion):
+        m = _CODE_START.search(completion)
+        if m and _parses(completion[m.start() :]):
+            return completion[m.start() :]
     return completion
+
+
+_CODE_START = re.compile(r"^(?:def|class|import|from|@)\b", re.M)
+
+
+def _parses(text: str) -> bool:
+    if len(text) > MAX_CODE_CHARS:
+        return False
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
 
 
 # -- problem JSON --------------------------------------------------------------------------------

@@ -221,28 +221,40 @@ def _budget_overhead(pairs: list[corpus.Pair]) -> dict[str, object]:
         if box is not None:
             todo.append((p.gold, box.content, _pred_decimals(strip_math(box.content))))
     # Both sides get one untimed pass first (ANTLR's DFA cache warms up per process), then the
-    # parse cache is cleared and the timed pass runs: the difference is the helper's cost.
+    # parse caches are cleared and the timed pass runs, alternating the two chunk by chunk (as
+    # in the main comparison) so that load from other processes hits both alike.
     pool = HelperPool(size=1)
     for g, pr, d in todo:
         pool.call({"op": "compare", "gold": g, "pred": pr, "decimals": d}, 10)
+        symbolic.compare(g, pr, d)
     pool.call({"op": "clear_cache"}, 10)
-    start = time.perf_counter()
-    for g, pr, d in todo:
-        pool.call({"op": "compare", "gold": g, "pred": pr, "decimals": d}, 10)
-    via_helper = time.perf_counter() - start
-    pool.close()
-    for g, pr, d in todo:
-        symbolic.compare(g, pr, d)
     symbolic.parse.cache_clear()
+    via_helper = in_process = 0.0
+    for k in range(0, len(todo), CHUNK):
+        chunk = todo[k : k + CHUNK]
+        for side in ("helper", "inline") if (k // CHUNK) % 2 == 0 else ("inline", "helper"):
+            start = time.perf_counter()
+            for g, pr, d in chunk:
+                if side == "helper":
+                    pool.call({"op": "compare", "gold": g, "pred": pr, "decimals": d}, 10)
+                else:
+                    symbolic.compare(g, pr, d)
+            took = time.perf_counter() - start
+            if side == "helper":
+                via_helper += took
+            else:
+                in_process += took
     start = time.perf_counter()
-    for g, pr, d in todo:
-        symbolic.compare(g, pr, d)
-    in_process = time.perf_counter() - start
+    for _ in range(500):
+        pool.call({"op": "clear_cache"}, 10)
+    round_trip_ms = 1000 * (time.perf_counter() - start) / 500
+    pool.close()
     return {
         "pairs": len(todo),
         "helper_seconds": via_helper,
         "in_process_seconds": in_process,
         "overhead_ms_per_call": 1000 * (via_helper - in_process) / max(1, len(todo)),
+        "empty_round_trip_ms": round_trip_ms,
         "note": "every pair forced through SymPy (no fast path), to isolate the budget's cost",
     }
 
@@ -279,7 +291,8 @@ def to_markdown(r: dict[str, object]) -> str:
         f"Budget cost: {b['pairs']} pairs forced through SymPy took "  # type: ignore[index]
         f"{b['helper_seconds']:.2f}s via the killable helper vs "  # type: ignore[index]
         f"{b['in_process_seconds']:.2f}s in-process unbudgeted "  # type: ignore[index]
-        f"({b['overhead_ms_per_call']:.2f} ms per call).",  # type: ignore[index]
+        f"({b['overhead_ms_per_call']:.2f} ms per call; an empty request's round trip: "  # type: ignore[index]
+        f"{b['empty_round_trip_ms']:.3f} ms).",  # type: ignore[index]
         "",
         "## Per category (correct / total)",
         "",

@@ -76,6 +76,12 @@ class MathDomain(Domain):
 
     def with_options(self, options: Mapping[str, Any]) -> MathDomain:
         known = set(asdict(MathOptions()))
+        options = dict(options)
+        for key in [k for k in options if k.startswith("files.")]:
+            # ``--option files.mine=path.jsonl`` on the command line
+            files_opt = dict(options.get("files") or {})
+            files_opt[key[len("files.") :]] = options.pop(key)
+            options["files"] = files_opt
         unknown = sorted(set(options) - known)
         if unknown:
             raise InvalidInput(

@@ -421,6 +421,38 @@ def eval_cmd(
     )
 
 
+@cli.group("bench")
+def bench_group() -> None:
+    """Benchmarks that reproduce the paper's comparisons."""
+
+
+@bench_group.command("soar-mini")
+@click.option("--domain", "domain_name", default="math", show_default=True)
+@click.option("--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes.")
+@click.option("--seeds", type=int, help="Seeds (default 3; 1 with --quick).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("benchmarks/results/soar_mini"),
+    show_default=True,
+    help="Result folder (resumable: finished seeds and runs are reused).",
+)
+def bench_soar_mini_cmd(domain_name: str, quick: bool, seeds: int | None, out: Path) -> None:
+    """Base, Hard-Only, Base-T, Intrinsic-T, Grounded-T, PS and PQ on the soar-mini model.
+
+    Writes OUT/result.json, OUT/result.png and every run directory under OUT/runs.
+    """
+    from dataclasses import replace
+
+    from soar_kit.bench import BenchSize, bench_soar_mini
+
+    size = BenchSize.quick() if quick else BenchSize()
+    if seeds is not None:
+        size = replace(size, seeds=seeds)
+    get_manager().domain(domain_name)
+    bench_soar_mini(out, domain=domain_name, size=size, console=console)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: load plugin commands, then run click."""
     manager = get_manager()

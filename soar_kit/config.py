@@ -32,6 +32,11 @@ class ModelConfig(_Section):
     )
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = Field("auto", description="'auto' picks cuda when available, else cpu.")
+    build_seed: int = Field(
+        0,
+        description="Seed of a model that is built (soar-mini); separate from the run's seed so "
+        "runs with different seeds share one model.",
+    )
 
 
 class SamplingConfig(_Section):

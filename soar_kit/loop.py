@@ -111,7 +111,7 @@ def load_policy(source: ModelSource, config: RunConfig, domain: Domain, spec: st
         spec,
         dtype=config.model.dtype,
         device=config.model.device,
-        seed=config.seed,
+        seed=config.model.build_seed,
         domain=domain,
     )
 
@@ -229,9 +229,10 @@ class StudentGains:
         )
         self.jobs = [self.job(k, i) for k in range(len(self.datasets)) for i in range(r)]
         task = self.progress.add_task("  training students", total=len(self.jobs))
-        accs = self.executor.train_students(
-            ctx, self.jobs, on_done=lambda job, acc: self.progress.advance(task)
+        results = self.executor.train_students(
+            ctx, self.jobs, on_done=lambda job, result: self.progress.advance(task)
         )
+        accs = [result.accuracy for result in results]
         self.progress.remove_task(task)
         base = self.baseline_accuracy
         self.gains = [[accs[k * r + i] - base for i in range(r)] for k in range(len(self.datasets))]
@@ -529,7 +530,7 @@ def _outer_step(
         # retrain the chosen student from its seed (deterministic), instead of having kept
         # g*r trained copies around; its measured gain is logged next to the original one
         t3 = time.perf_counter()
-        acc = run_job_here(ctx, gains.job(best, pick))
+        acc = run_job_here(ctx, gains.job(best, pick)).accuracy
         timings["promotion_retrain"] = time.perf_counter() - t3
         promoted = {
             "dataset": best,

@@ -90,11 +90,18 @@ def test_parent_side_checks_are_bounded_and_strict() -> None:
             "assert sorted(f(2)) == [1, 2]",
             "assert f(3) ** 10**9 == 1",
             "assert f(f(4)) == 4",
+            "assert sum(f(5), []) == [1]",
+            "assert round(f(6), -10**9) == 0",
+            "assert pow(f(7), 10**9, 7) == 2",
         ],
         "f",
     )
     values = [(True, 0.5), (True, [2, 1]), (True, 7), (True, 2), (True, 4)]
-    assert harness.judge(plan, values).passed == (True, True, False, True)
+    values += [(True, [[1]]), (True, 5), (True, 2)]
+    t0 = time.monotonic()
+    passed = harness.judge(plan, values).passed
+    assert passed == (True, True, False, True, False, False, True)
+    assert time.monotonic() - t0 < 1.0
     with pytest.raises(harness.TestFormatError):
         harness.compile_tests(["assert f(1) == open('/etc/passwd').read()"], "f")
     with pytest.raises(harness.TestFormatError):

@@ -334,11 +334,25 @@ _MAX_SEQ = 1_000_000
 _MAX_BITS = 4_000_000
 
 
-def _pow(a: Any, b: Any) -> Any:
+def _pow(a: Any, b: Any, mod: Any = None) -> Any:
+    if mod is not None:
+        return pow(a, b, mod)  # modular: fast whatever the exponent
     if isinstance(a, int) and isinstance(b, int) and abs(a) > 1:
         if abs(b) > 4096 or a.bit_length() * abs(b) > _MAX_BITS:
             raise EvalError("power too large")
     return a**b
+
+
+def _sum(items: Any, start: Any = 0) -> Any:
+    if not isinstance(start, int | float | complex):
+        raise EvalError("sum of sequences is quadratic")  # sum(lists, []) on a big value stalls
+    return sum(items, start)
+
+
+def _round(x: Any, ndigits: Any = None) -> Any:
+    if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > 400):
+        raise EvalError("round to too many digits")  # round(5, -10**9) builds 10**(10**9)
+    return round(x) if ndigits is None else round(x, ndigits)
 
 
 def _range(*args: int) -> list[int]:
@@ -419,6 +433,10 @@ def _ev(n: ast.AST, env: dict[str, Any]) -> Any:
             return _pow
         if n.id == "range":
             return _range
+        if n.id == "sum":
+            return _sum
+        if n.id == "round":
+            return _round
         if n.id in SAFE_FUNCS:
             return SAFE_FUNCS[n.id]
         raise EvalError(f"name {n.id}")

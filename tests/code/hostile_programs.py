@@ -279,6 +279,13 @@ CASES: list[tuple[str, str, str]] = [
         "    assert ctypes.CDLL(None).ptrace(16, os.getppid(), 0, 0) == 0" + _LEAK,
     ),
     (
+        # x32 ABI numbers share x86_64's audit arch: a classic seccomp bypass
+        "x32-socket-syscall",
+        PROBE,
+        "import ctypes\ndef probe():\n"
+        "    assert ctypes.CDLL(None).syscall(41 | 0x40000000, 2, 1, 0) >= 0" + _LEAK,
+    ),
+    (
         "lower-oom-score",
         PROBE,
         "def probe():\n    open('/proc/self/oom_score_adj', 'w').write('-1000')" + _LEAK,

@@ -38,27 +38,28 @@ class MiniRecipe:
     #: Bump when the builder changes in a way that changes the weights.
     version: int = 1
     #: Number of training texts in the corpus.
-    texts: int = 24_000
-    #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level - 2``).
+    texts: int = 20_000
+    #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level // 2``:
+    #: the stepping stones are the levels between it and the hard level).
     solved_levels: int | None = None
     #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
     #: and below the hard level); small, so the model is only partly right there.
-    stone_share: float = 0.04
+    stone_share: float = 0.08
     #: Share of all texts that are teacher demonstrations (questions at every level).
-    teacher_share: float = 0.3
+    teacher_share: float = 0.2
     #: Chance that a teacher demonstration above the solved levels (and below the hard level)
     #: carries the true answer; otherwise a well-formed answer of another problem of that level.
     #: Hard-level demonstrations never carry the true answer.
     teacher_stone_truth: float = 0.3
     # -- model ---------------------------------------------------------------------------------
-    hidden: int = 128
-    layers: int = 4
+    hidden: int = 96
+    layers: int = 3
     heads: int = 4
-    ffn: int = 512
+    ffn: int = 384
     context: int = 512
     # -- pretraining ---------------------------------------------------------------------------
-    steps: int = 700
-    batch: int = 64
+    steps: int = 500
+    batch: int = 32
     lr: float = 3e-3
     warmup: int = 40
     weight_decay: float = 0.01
@@ -72,7 +73,7 @@ class MiniRecipe:
             )
         solved = self.solved_levels
         if solved is None:
-            solved = max(1, world.hard_level - 2)
+            solved = max(1, world.hard_level // 2)
         if not 1 <= solved < world.hard_level:
             raise SoarKitError(
                 f"soar-mini recipe: solved_levels={solved} must be in 1..{world.hard_level - 1} "
@@ -127,9 +128,11 @@ def find_teacher_format(domain: Domain, world: MiniWorld, rng: random.Random) ->
             ok = True
             for level in range(1, world.levels + 1):
                 p = world.make_problem(level, rng)
-                text = render_teacher(domain.teacher_prompt(rng), p, world, template, form)
+                prompt = domain.teacher_prompt(rng)
+                text = render_teacher(prompt, p, p, world, template, form)
                 try:
-                    domain.parse_teacher_output(text, problem_id="probe")
+                    # the loop parses the teacher's completion alone, never its prompt
+                    domain.parse_teacher_output(text[len(prompt) :], problem_id="probe")
                 except Exception as exc:  # ProblemRejected or a domain bug: try the next form
                     tried.append(f"{form}: {exc}")
                     ok = False
@@ -143,9 +146,15 @@ def find_teacher_format(domain: Domain, world: MiniWorld, rng: random.Random) ->
 
 
 def render_teacher(
-    prompt: str, problem: Problem, world: MiniWorld, template: str, form: str
+    prompt: str,
+    problem: Problem,
+    answer_of: Problem,
+    world: MiniWorld,
+    template: str,
+    form: str,
 ) -> str:
-    answer = world.solution(problem) if form == "solution" else problem.answer
+    """Teacher text posing ``problem`` with the answer (solution or bare answer) of ``answer_of``."""
+    answer = world.solution(answer_of) if form == "solution" else answer_of.answer
     return template.format(
         prompt=prompt, sep=_sep(prompt), question=problem.question, answer=answer
     )
@@ -168,14 +177,16 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
         if rng.random() < recipe.teacher_share:
             level = rng.randint(1, world.levels)
             p = world.make_problem(level, rng)
-            shown = p
+            answer_of = p
             if level > recipe.solved_levels:
                 truthful = level < world.hard_level and rng.random() < recipe.teacher_stone_truth
                 if not truthful:
-                    decoy = world.make_problem(level, rng)
-                    shown = p.model_copy(update={"answer": decoy.answer})
-                    shown = _with_solution(shown, world, decoy)
-            texts.append(render_teacher(domain.teacher_prompt(rng), shown, world, template, form))
+                    # a well-formed answer of *another* problem of this level: the format and
+                    # length are right, the content teaches no solving (the question does not
+                    # determine it). Hard-level demonstrations always take this branch.
+                    answer_of = world.make_problem(level, rng)
+            prompt = domain.teacher_prompt(rng)
+            texts.append(render_teacher(prompt, p, answer_of, world, template, form))
             kinds.append(("teacher", level))
         else:
             if stones and rng.random() < recipe.stone_share:
@@ -186,13 +197,6 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
             texts.append(domain.student_prompt(p) + world.solution(p))
             kinds.append(("student", level))
     return Corpus(texts, kinds, template, form)
-
-
-def _with_solution(problem: Problem, world: MiniWorld, decoy: Problem) -> Problem:
-    # The decoy's solution text is the world's solution for the decoy; rendering asks the world
-    # for the solution of ``problem``, so carry the decoy's answer in the problem itself. Worlds
-    # derive the solution from ``answer`` (math) or from data; keep both from the decoy.
-    return problem.model_copy(update={"answer": decoy.answer, "data": decoy.data})
 
 
 def recipe_key(domain_name: str, recipe: MiniRecipe, corpus: Corpus, seed: int) -> str:

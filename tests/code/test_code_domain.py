@@ -147,6 +147,23 @@ def test_student_code_extraction(domain: CodeDomain) -> None:
         assert domain.verify(p, text).correct, text
 
 
+def test_verify_many_runs_each_distinct_completion_once(domain: CodeDomain) -> None:
+    p = domain.problem_from_json({"prompt": "def sq(x):", "tests": ["assert sq(3) == 9"]})
+    right, wrong = "def sq(x):\n    return x * x", "def sq(x):\n    return x + x"
+    before = domain.pool.runs
+    verdicts = domain.verify_many(p, [right, wrong, right, right, wrong])
+    assert [v.correct for v in verdicts] == [True, False, True, True, False]
+    assert domain.pool.runs - before == 2
+    domain.verify(p, right)  # cached: a fully reported outcome is not run again
+    assert domain.pool.runs - before == 2
+    timeout = "def sq(x):\n    while True:\n        pass"
+    fast = domain.with_options({"wall_s": 0.5, "cpu_s": 1})
+    start = fast.pool.runs
+    fast.verify(p, timeout)
+    fast.verify(p, timeout)  # a time-out may be load: never cached
+    assert fast.pool.runs - start == 2
+
+
 def test_problem_json_formats(domain: CodeDomain) -> None:
     native = {"prompt": "Return x+1.\ndef inc(x):", "tests": ["assert inc(1) == 2"]}
     p = domain.problem_from_json(native)

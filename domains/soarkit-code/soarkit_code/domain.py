@@ -12,8 +12,11 @@ RL a gradient on problems no sample fully solves, and stays strictly below a ful
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import random
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -38,6 +41,11 @@ _OPTIONS = {
     "partial_credit": bool,
     "problems_file": str,
 }
+
+
+_CACHE: OrderedDict[tuple, harness.Outcome] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 8192
 
 
 @functools.lru_cache(maxsize=4096)
@@ -147,7 +155,7 @@ class CodeDomain(Domain):
             entry = problem.data.get("entry_point", "")
             if not entry or entry not in code:
                 return Verdict(correct=False, reward=0.0, reason=f"no definition of {entry}")
-            outcome = self._run(problem, code)
+            outcome = self._run_cached(problem, code)
         except Exception as exc:  # verify never raises: a broken sandbox is "not judged"
             return Verdict(correct=False, reward=0.0, reason=f"not judged: {exc}")
         total = len(outcome.passed)
@@ -160,11 +168,42 @@ class CodeDomain(Domain):
         )
 
     def verify_many(self, problem: Problem, completions: Sequence[str]) -> list[Verdict]:
-        """Verify in parallel, one thread per zygote: the threads only wait on pipes."""
-        if len(completions) <= 1 or self.workers <= 1:
-            return [self.verify(problem, c) for c in completions]
-        with ThreadPoolExecutor(self.workers) as ex:
-            return list(ex.map(lambda c: self.verify(problem, c), completions))
+        """Verify in parallel, one thread per zygote (the threads only wait on pipes); identical
+        completions -- frequent when a small model samples a group -- are run once."""
+        unique = list(dict.fromkeys(completions))
+        if len(unique) <= 1 or self.workers <= 1:
+            verdicts = [self.verify(problem, c) for c in unique]
+        else:
+            with ThreadPoolExecutor(self.workers) as ex:
+                verdicts = list(ex.map(lambda c: self.verify(problem, c), unique))
+        by_text = dict(zip(unique, verdicts, strict=True))
+        return [by_text[c] for c in completions]
+
+    def _run_cached(self, problem: Problem, code: str) -> harness.Outcome:
+        """``_run`` behind a per-process LRU keyed by tests, limits and the code's hash.
+
+        Only outcomes the sandbox fully reported are cached: a time-out or a kill may be due to
+        machine load, so those are always run again.
+        """
+        tests = tuple(problem.data.get("tests") or ())
+        key = (
+            tests,
+            problem.data.get("entry_point"),
+            self.limits,
+            hashlib.sha256(code.encode("utf-8", "surrogatepass")).digest(),
+        )
+        with _CACHE_LOCK:
+            hit = _CACHE.get(key)
+            if hit is not None:
+                _CACHE.move_to_end(key)
+                return hit
+        outcome, cacheable = self._run_full(problem, code)
+        if cacheable:
+            with _CACHE_LOCK:
+                _CACHE[key] = outcome
+                if len(_CACHE) > _CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+        return outcome
 
     def _plan(self, problem: Problem) -> harness.TestPlan:
         tests = problem.data.get("tests") or [t for t in problem.answer.splitlines() if t.strip()]
@@ -174,15 +213,20 @@ class CodeDomain(Domain):
             raise ProblemRejected(str(exc)) from exc
 
     def _run(self, problem: Problem, code: str) -> harness.Outcome:
+        """Run ``code`` against the problem's tests in a fresh sandboxed process (no cache)."""
+        return self._run_full(problem, code)[0]
+
+    def _run_full(self, problem: Problem, code: str) -> tuple[harness.Outcome, bool]:
         plan = self._plan(problem)
         raw = self.pool.run(code, [c.to_json() for c in plan.calls], self.limits)
         results = harness.decode_results(raw.raw, len(plan.calls))
+        cacheable = not isinstance(results, str) and not raw.timed_out and not raw.error
         if isinstance(results, str):
             if raw.timed_out:
                 results = f"time limit ({self.limits.wall_s:g}s wall) exceeded"
             elif raw.signal:
                 results = f"killed by signal {raw.signal} ({results})"
-        return harness.judge(plan, results)
+        return harness.judge(plan, results), cacheable
 
     # -- problem sets ----------------------------------------------------------------------------
     def problem_sets(self) -> Mapping[str, ProblemSet]:

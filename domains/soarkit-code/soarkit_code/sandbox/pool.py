@@ -94,6 +94,9 @@ class SandboxPool:
         self._slots: list[int] = []
         self._fallback_dir = tempfile.gettempdir()
         self._closed = False
+        #: sandboxed runs started (for tests and reports)
+        self.runs = 0
+        self._count_lock = threading.Lock()
         atexit.register(self.close)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -166,6 +169,8 @@ class SandboxPool:
         lim = limits or self.limits
         job = json.dumps({"code": code, "calls": calls, "limits": lim.to_json()}).encode()
         z = self._idle.get()
+        with self._count_lock:
+            self.runs += 1
         try:
             stdin = z.proc.stdin
             assert stdin is not None

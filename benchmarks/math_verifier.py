@@ -127,6 +127,10 @@ def run(passes: int) -> dict[str, object]:
         theirs.name: [False] * len(pairs),
     }
     times: dict[str, list[float]] = {ours.name: [], theirs.name: []}
+    cat_seconds: dict[str, dict[str, float]] = {
+        ours.name: defaultdict(float),
+        theirs.name: defaultdict(float),
+    }
     chunks = [range(i, min(i + CHUNK, len(pairs))) for i in range(0, len(pairs), CHUNK)]
     for _ in range(passes):
         totals = {ours.name: 0.0, theirs.name: 0.0}
@@ -135,10 +139,12 @@ def run(passes: int) -> dict[str, object]:
         for k, chunk in enumerate(chunks):
             order = (ours, theirs) if k % 2 == 0 else (theirs, ours)
             for v in order:
-                start = time.perf_counter()
                 for i in chunk:
+                    start = time.perf_counter()
                     verdicts[v.name][i] = v(pairs[i].gold, pairs[i].prediction)
-                totals[v.name] += time.perf_counter() - start
+                    took = time.perf_counter() - start
+                    totals[v.name] += took
+                    cat_seconds[v.name][pairs[i].category] += took / passes
         for name, t in totals.items():
             times[name].append(t)
 
@@ -177,6 +183,9 @@ def run(passes: int) -> dict[str, object]:
             "verifications_per_second_best": len(pairs) / best,
             "verifications_per_second_median": len(pairs) / statistics.median(times[name]),
             "per_category_accuracy": {c: f"{a}/{n}" for c, (a, n) in sorted(per_cat.items())},
+            "per_category_ms_per_verification": {
+                c: 1000 * cat_seconds[name][c] / n for c, (_, n) in sorted(per_cat.items())
+            },
             "disagreements_with_labels": [
                 {
                     "category": p.category,
@@ -294,10 +303,14 @@ def to_markdown(r: dict[str, object]) -> str:
         f"({b['overhead_ms_per_call']:.2f} ms per call; an empty request's round trip: "  # type: ignore[index]
         f"{b['empty_round_trip_ms']:.3f} ms).",  # type: ignore[index]
         "",
-        "## Per category (correct / total)",
+        "## Per category: correct / total, mean ms per verification",
         "",
-        "| category | " + " | ".join(r["verifiers"]) + " |",  # type: ignore[arg-type]
-        "|---|" + "---|" * len(r["verifiers"]),  # type: ignore[arg-type]
+        "| category | "
+        + " | ".join(r["verifiers"])
+        + " | "  # type: ignore[arg-type]
+        + " | ".join(f"{n} ms" for n in r["verifiers"])
+        + " |",  # type: ignore[union-attr]
+        "|---|" + "---|" * (2 * len(r["verifiers"])),  # type: ignore[arg-type]
     ]
     names = list(r["verifiers"])  # type: ignore[arg-type]
     cats = r["verifiers"][names[0]]["per_category_accuracy"]  # type: ignore[index]
@@ -305,6 +318,11 @@ def to_markdown(r: dict[str, object]) -> str:
         lines.append(
             f"| {c} | "
             + " | ".join(r["verifiers"][n]["per_category_accuracy"][c] for n in names)  # type: ignore[index]
+            + " | "
+            + " | ".join(
+                f"{r['verifiers'][n]['per_category_ms_per_verification'][c]:.2f}"  # type: ignore[index]
+                for n in names
+            )
             + " |"
         )
     for name in names:

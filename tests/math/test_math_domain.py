@@ -111,6 +111,15 @@ def test_procedural_sets_are_reproducible_and_self_consistent(
         assert verdict.correct, (p.question, p.answer, verdict.reason)
 
 
+def test_domain_pickles_for_worker_processes(domain: MathDomain) -> None:
+    import pickle
+
+    custom = domain.with_options({"reward_correct": 1.0, "timeout": 2})
+    clone = pickle.loads(pickle.dumps(custom))
+    assert clone.options == custom.options
+    assert clone.verify(clone.problem_from_reference("2"), "\\boxed{2}").reward == 1.0
+
+
 def test_mini_world(domain: MathDomain) -> None:
     world = domain.mini_world()
     assert 1 <= world.hard_level <= world.levels

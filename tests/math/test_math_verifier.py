@@ -63,7 +63,9 @@ EQUIVALENT = [
     ("[0, 1)", "[0,1)"),
     ("(-\\infty, 3]", "(-\\infty,3]"),
     ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{bmatrix} 1 \\\\ 2 \\end{bmatrix}"),
+    ("\\frac{3 \\pm \\sqrt{5}}{2}", "\\frac{3+\\sqrt5}{2}, \\frac{3-\\sqrt5}{2}"),
     # choices and words
+    ("5", "five"),
     ("\\text{(A)}", "A"),
     ("no solution", "No Solution"),
 ]
@@ -89,6 +91,9 @@ DIFFERENT = [
     ),
     ("\\frac{1}{3}", "0.3"),
     ("-\\frac{3}{4}", "0.75"),
+    ("\\frac{3 \\pm \\sqrt{5}}{2}", "\\frac{3+\\sqrt5}{2}"),  # one root of two
+    ("4", "\\pm 4"),
+    ("5", "six"),
 ]
 
 

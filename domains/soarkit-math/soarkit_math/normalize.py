@@ -129,8 +129,18 @@ def _read_decimal(sign: str, digits: str, exp: str | None) -> Num | None:
     return Num(value, decimals, False)
 
 
+_WORDS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty"
+).split()
+NUMBER_WORDS = {w: i for i, w in enumerate(_WORDS)}
+
+
 def read_number(s: str) -> Num | None:
     """``s`` (already :func:`strip_math`-ed) as an exact number, or None if it is not one."""
+    word = NUMBER_WORDS.get(s.strip().lower())
+    if word is not None:  # small models write "five" for 5
+        return Num(Fraction(word), None, False)
     s = s.replace(" ", "")
     if not s or len(s) > MAX_DIGITS + 20:
         return None

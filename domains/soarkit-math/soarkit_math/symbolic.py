@@ -154,6 +154,10 @@ def parse(text: str) -> Any:
     if nesting_depth(s) > MAX_NESTING:
         raise Refused("nested too deeply")
     s = plain_to_latex(s)
+    if s.count("\\pm") == 1 and s.count("\\mp") == 0:
+        # "\frac{3 \pm \sqrt{5}}{2}" is the set of its two values (quadratic roots)
+        plus, minus = parse(s.replace("\\pm", "+")), parse(s.replace("\\pm", "-"))
+        return sympy.FiniteSet(plus, minus, evaluate=False)
     try:
         expr = _latex_to_sympy(s)
     except RecursionError as exc:
@@ -363,12 +367,36 @@ def _relation_equal(gold: Any, pred: Any) -> bool:
         return False
     if pd == 0:
         return gd == 0
-    ratio = sympy.simplify(gd / pd)
-    if ratio.free_symbols or not ratio.is_number:
+    symbols = sorted(gd.free_symbols | pd.free_symbols, key=str)
+    ratio = _constant_ratio(gd, pd, symbols) if symbols else None
+    if ratio is None:
+        ratio = sympy.simplify(gd / pd)
+        if ratio.free_symbols or not ratio.is_number:
+            return False
+    elif ratio is False:
         return False
     if gk in (sympy.Eq, sympy.Ne):
         return bool(ratio != 0)
     return bool(ratio.is_positive)
+
+
+def _constant_ratio(a: Any, b: Any, symbols: list[Any]) -> Any:
+    """``a / b`` if it is the same number at 4 random points (cheaper than ``simplify``),
+    False if it clearly varies, None when too few points evaluate to tell."""
+    rng = random.Random(zlib.crc32(f"{a}|{b}".encode()))
+    seen: list[complex] = []
+    for _ in range(8):
+        point = {s: sympy.Float(round(rng.uniform(0.15, 1.9), 4)) for s in symbols}
+        va, vb = _numeric(a.subs(point)), _numeric(b.subs(point))
+        if va is None or vb is None or abs(vb) < 1e-12:
+            continue
+        seen.append(va / vb)
+        if abs(seen[-1] - seen[0]) > 1e-8 * max(1.0, abs(seen[0])):
+            return False
+        if len(seen) >= 4:
+            r = seen[0]
+            return sympy.Float(r.real) if abs(r.imag) < 1e-12 else None
+    return None
 
 
 def _numeric(e: Any) -> complex | None:

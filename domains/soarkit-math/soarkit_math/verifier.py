@@ -70,7 +70,8 @@ class Verifier:
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_S, pool: HelperPool | None = None):
         self.timeout = timeout
         self._pool = pool
-        self._cached = lru_cache(maxsize=65536)(self._compare)
+        # bounded: keys are at most 2 x 1,600 characters, so at most ~25 MB
+        self._cached = lru_cache(maxsize=8192)(self._compare)
 
     @property
     def pool(self) -> HelperPool:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -106,3 +110,67 @@ def test_parent_side_checks_are_bounded_and_strict() -> None:
         harness.compile_tests(["assert f(1) == open('/etc/passwd').read()"], "f")
     with pytest.raises(harness.TestFormatError):
         harness.compile_tests(["assert f(1).__class__ == int"], "f")
+
+
+NOCAP_SCRIPT = r"""
+import json, os, time
+from soarkit_code import harness
+from soarkit_code.sandbox import Limits, SandboxPool
+
+pool = SandboxPool(1, Limits(cpu_s=1, wall_s=2.0))
+plan = harness.compile_tests(["assert f(2) == 3"], "f")
+calls = [c.to_json() for c in plan.calls]
+
+def run(code):
+    raw = pool.run(code, calls)
+    return harness.decode_results(raw.raw, 1)
+
+def ok(code):
+    return harness.judge(plan, run(code)).all_passed
+
+daemon = run("import os, time\ndef f(x):\n    r, w = os.pipe()\n    if os.fork() == 0:\n"
+             "        os.setsid()\n        if os.fork() == 0:\n            os.write(w, str(os.getpid()).encode())\n"
+             "            time.sleep(60)\n        os._exit(0)\n    return int(os.read(r, 32))")
+time.sleep(0.2)
+pid = daemon[0][1] if isinstance(daemon, list) and daemon[0][0] else None
+try:
+    gone = pid is not None and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+except OSError:
+    gone = pid is not None
+out = {
+    "info": pool.describe(),
+    "right": ok("def f(x):\n    return x + 1"),
+    "exit": ok("import os\nos._exit(0)"),
+    "socket": ok("import socket\ndef f(x):\n    socket.socket().connect(('127.0.0.1', 9))\n    return 3"),
+    "write": ok("def f(x):\n    open('/tmp/soarkit-nocap-%d', 'w').write('x')\n    return 3" % os.getpid()),
+    "tmp_left": os.path.exists("/tmp/soarkit-nocap-%d" % os.getpid()),
+    "kill_parent": ok("import os, signal\ndef f(x):\n    os.kill(os.getppid(), signal.SIGKILL)\n    return 3"),
+    "daemon_pid": pid,
+    "daemon_gone": gone,
+}
+pool.close()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+@pytest.mark.parametrize("cgroup", [True, False], ids=["cgroup", "no-cgroup"])
+def test_without_any_capability(cgroup: bool) -> None:
+    """The degraded mode of an unprivileged caller, made real by dropping every capability:
+    no namespaces, no uid drop; seccomp, Landlock, rlimits and cleanup must still hold."""
+    env = dict(os.environ)
+    if not cgroup:
+        env["SOARKIT_SANDBOX_NO_CGROUP"] = "1"
+    cmd = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-c", NOCAP_SCRIPT]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    info = out["info"]
+    assert info["root"] is False and info["netns"] is False and info["mountns"] is False
+    assert bool(info["cgroup"]) is cgroup
+    assert out["right"] is True
+    assert not out["exit"] and not out["socket"] and not out["write"] and not out["tmp_left"]
+    assert not out["kill_parent"]
+    assert out["daemon_pid"] and out["daemon_gone"], out

@@ -482,6 +482,22 @@ def _enc(v: object, budget: list[int], depth: int = 0) -> object:
 # -- the single-use child ------------------------------------------------------------------------
 
 
+def _nproc_limit(nproc: int) -> int:
+    """RLIMIT_NPROC counts every process of the real uid. With the uid drop, the job's uid is its
+    own, so ``nproc`` is exact; without it, the caller's processes count too: allow ``nproc``
+    more than exist now (uid 0 without capabilities is not bound by RLIMIT_NPROC at all)."""
+    if STATE["root"]:
+        return nproc
+    me, count = os.getuid(), 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += os.stat(f"/proc/{name}").st_uid == me
+            except OSError:
+                pass
+    return count + nproc
+
+
 def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
     """Runs in the forked child; never returns."""
     try:
@@ -504,7 +520,7 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
         for res, val in (
             (resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 1)),
             (resource.RLIMIT_AS, (lim["memory_mb"] * mb,) * 2),
-            (resource.RLIMIT_NPROC, (lim["nproc"],) * 2),
+            (resource.RLIMIT_NPROC, (_nproc_limit(lim["nproc"]),) * 2),
             (resource.RLIMIT_FSIZE, (lim["fsize_mb"] * mb,) * 2),
             (resource.RLIMIT_NOFILE, (lim["nofile"],) * 2),
             (resource.RLIMIT_CORE, (0, 0)),
@@ -628,8 +644,40 @@ def _clean_up(uid: int) -> None:
                 except OSError:
                     pass
             _reap(time.monotonic() + 0.05)
-    _sweep(uid)
+    if STATE["root"]:
+        _sweep(uid)
+    else:
+        _kill_descendants()
     _reap(time.monotonic() + 1.0)
+
+
+def _kill_descendants() -> None:
+    """Without root or a cgroup: kill our children until none is left.
+
+    The zygote is the child subreaper, so whatever a job spawned -- daemons included -- becomes
+    our child once its parent dies; between jobs the zygote has no children of its own.
+    """
+    me = str(os.getpid())
+    for _ in range(200):
+        kids = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[1].decode() == me and fields[0] != b"Z":
+                kids.append(int(name))
+        if not kids:
+            return
+        for k in kids:
+            try:
+                os.kill(k, signal.SIGKILL)
+            except OSError:
+                pass
+        _reap(time.monotonic() + 0.05)
 
 
 def _reap(deadline: float) -> None:
@@ -791,11 +839,29 @@ def _rss_kb() -> int:
         return 0
 
 
+def _can_drop_to(uid: int) -> bool:
+    """Whether a child can switch to ``uid`` (euid 0 is not enough without CAP_SETUID/SETGID)."""
+    if os.geteuid() != 0:
+        return False
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def main() -> None:
     _isolate()
     _setup_cgroup()
     _preload()
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 65534
+    STATE["root"] = _can_drop_to(uid)
     base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{os.getpid()}")
     os.makedirs(base, mode=0o711, exist_ok=True)
     _prepare_landlock(base)

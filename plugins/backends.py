@@ -78,7 +78,7 @@ class VLLMBackend(GenerationBackend):
 
     def __init__(self, **engine_kwargs: Any) -> None:
         self.engine_kwargs = {"enforce_eager": True, "seed": 0, **engine_kwargs}
-        self._engines: dict[int, tuple[Any, Any]] = {}
+        self._engines: dict[int, tuple[Any, Any, str | None]] = {}
 
     def available(self) -> str | None:
         if importlib.util.find_spec("vllm") is None:
@@ -86,11 +86,18 @@ class VLLMBackend(GenerationBackend):
         return None
 
     def forget(self, policy: Policy | None = None) -> None:
-        """Drop cached engines (all, or the one for ``policy``) so new weights are picked up."""
-        if policy is None:
-            self._engines.clear()
-        else:
-            self._engines.pop(id(policy), None)
+        """Drop cached engines (all, or the one for ``policy``) so new weights are picked up.
+
+        Trainers do not call this: after training a policy in memory, call it before sampling
+        from the policy with vLLM again (the engine holds its own copy of the weights).
+        """
+        import shutil
+
+        keys = list(self._engines) if policy is None else [id(policy)]
+        for key in keys:
+            entry = self._engines.pop(key, None)
+            if entry is not None and entry[2] is not None:
+                shutil.rmtree(entry[2], ignore_errors=True)
 
     def _engine(self, policy: Policy) -> Any:
         cached = self._engines.get(id(policy))
@@ -100,14 +107,15 @@ class VLLMBackend(GenerationBackend):
 
         from vllm import LLM
 
-        path = policy.info.get("path")
+        path, tmp = policy.info.get("path"), None
         if path is None or policy.info.get("trained"):
-            path = tempfile.mkdtemp(prefix="soarkit-vllm-")
+            # weights changed in memory (or never on disk): hand vLLM a saved copy
+            path = tmp = tempfile.mkdtemp(prefix="soarkit-vllm-")
             policy.model.save_pretrained(path)
             policy.tokenizer.save_pretrained(path)
         dtype = str(next(policy.model.parameters()).dtype).replace("torch.", "")
         llm = LLM(model=str(path), dtype=dtype, **self.engine_kwargs)
-        self._engines[id(policy)] = (policy, llm)
+        self._engines[id(policy)] = (policy, llm, tmp)
         return llm
 
     def generate(

@@ -174,3 +174,24 @@ def test_without_any_capability(cgroup: bool) -> None:
     assert not out["exit"] and not out["socket"] and not out["write"] and not out["tmp_left"]
     assert not out["kill_parent"]
     assert out["daemon_pid"] and out["daemon_gone"], out
+
+
+def test_a_wedged_zygote_is_replaced_not_waited_for() -> None:
+    import signal
+
+    from soarkit_code.sandbox import SandboxError
+
+    pool = SandboxPool(1, Limits(cpu_s=1, wall_s=0.5))
+    pool.backstop_s = 1.0
+    try:
+        assert judge(pool, "def f(x):\n    return x + 1").all_passed
+        (pid,) = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)  # simulate a zygote that never answers
+        t0 = time.monotonic()
+        with pytest.raises(SandboxError):
+            pool.run("def f(x):\n    return x + 1", CALLS)
+        assert time.monotonic() - t0 < 5
+        assert pool.worker_pids() != [pid]
+        assert judge(pool, "def f(x):\n    return x + 1").all_passed
+    finally:
+        pool.close()

@@ -268,6 +268,7 @@ def _setup_cgroup() -> None:
     name = f"soarkit-sbx-{os.getpid()}"
     for _, ctrls, path in lines:
         if "memory" in ctrls.split(","):
+            _remove_stale(os.path.join("/sys/fs/cgroup/memory", path.lstrip("/")))
             d = os.path.join("/sys/fs/cgroup/memory", path.lstrip("/"), name)
             try:
                 os.mkdir(d)
@@ -298,6 +299,26 @@ def _setup_cgroup() -> None:
             except OSError:
                 pass
             STATE["cgroup"] = ""
+
+
+def _remove_stale(parent: str) -> None:
+    """Remove cgroups of zygotes that were killed before they could clean up (SIGKILL, OOM).
+
+    ``rmdir`` only succeeds on an empty cgroup, and a live zygote is always inside its own, so
+    this never touches a cgroup in use.
+    """
+    try:
+        names = [n for n in os.listdir(parent) if n.startswith("soarkit-sbx-")]
+    except OSError:
+        return
+    for n in names:
+        pid = n.rsplit("-", 1)[-1]
+        if pid.isdigit() and os.path.exists(f"/proc/{pid}"):
+            continue  # its zygote may be alive and just about to join it
+        try:
+            os.rmdir(os.path.join(parent, n))
+        except OSError:
+            pass
 
 
 def _cg_write(fname: str, value: str) -> bool:

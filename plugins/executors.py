@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from soar_kit import hookimpl
-from soar_kit.executors import Executor, InnerContext, OnDone, StudentJob, run_job_here
+from soar_kit.executors import (
+    Executor,
+    InnerContext,
+    OnDone,
+    StudentJob,
+    StudentResult,
+    run_job_here,
+)
 
 
 class LocalExecutor(Executor):
@@ -14,13 +21,13 @@ class LocalExecutor(Executor):
 
     def train_students(
         self, ctx: InnerContext, jobs: Sequence[StudentJob], on_done: OnDone | None = None
-    ) -> list[float]:
+    ) -> list[StudentResult]:
         results = []
         for job in jobs:
-            acc = run_job_here(ctx, job)
-            results.append(acc)
+            result = run_job_here(ctx, job)
+            results.append(result)
             if on_done:
-                on_done(job, acc)
+                on_done(job, result)
         return results
 
 

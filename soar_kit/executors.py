@@ -2,12 +2,12 @@
 
 The trainings of one outer step are independent (SOAR.md, "Scale in the paper"): each resets a
 student to the baseline, trains it on one teacher dataset and measures its greedy accuracy on
-Q_R. An :class:`Executor` runs a list of such jobs and returns the accuracies in job order —
-in this process (``local``), or spread over workers (``ray``, an optional plugin).
+Q_R. An :class:`Executor` runs a list of such jobs and returns a :class:`StudentResult` per job,
+in job order — in this process (``local``), or spread over workers (``ray``, an optional plugin).
 
-Only accuracies come back, never weights: when a promotion picks a student, the loop retrains
-that one student in-process from its seed (training is deterministic in its seed), so memory
-stays at one working student however large g*r is.
+Only accuracies (and per-step training rewards) come back, never weights: when a promotion picks
+a student, the loop retrains that one student in-process from its seed (training is
+deterministic in its seed), so memory stays at one working student however large g*r is.
 """
 
 from __future__ import annotations
@@ -59,7 +59,18 @@ class InnerContext:
     model_dir: Path | None = None
 
 
-OnDone = Callable[[StudentJob, float], None]
+@dataclass(frozen=True)
+class StudentResult:
+    """What one inner training measured: greedy Q_R accuracy, and the mean training reward of
+    each RL step. The rewards cost nothing to return and make "same seeds, same results" checks
+    between executors meaningful even when every accuracy is 0 (a tiny model on hard problems).
+    """
+
+    accuracy: float
+    train_rewards: tuple[float, ...] = ()
+
+
+OnDone = Callable[[StudentJob, StudentResult], None]
 
 
 class Executor(ABC):
@@ -75,8 +86,8 @@ class Executor(ABC):
     @abstractmethod
     def train_students(
         self, ctx: InnerContext, jobs: Sequence[StudentJob], on_done: OnDone | None = None
-    ) -> list[float]:
-        """Greedy Q_R accuracy of each job's trained student, in job order.
+    ) -> list[StudentResult]:
+        """The result (greedy Q_R accuracy, training rewards) of each job, in job order.
 
         Must give the same numbers as training the jobs one after another in this process.
         """
@@ -110,12 +121,12 @@ def train_student(
     student: Policy,
     baseline_state: dict[str, Any],
     qr: Sequence[Problem],
-) -> float:
+) -> StudentResult:
     """The unit of work: reset, train, measure. Leaves the trained student in ``student``."""
     from soar_kit.modeling import restore_state
 
     restore_state(student.model, baseline_state)
-    trainer.train(
+    stats = trainer.train(
         student,
         list(job.problems),
         prompt=domain.student_prompt,
@@ -123,10 +134,11 @@ def train_student(
         settings=config.student.rl,
         seed=job.seed,
     )
-    return greedy_accuracy(domain, student, backend, qr, config.student.rl.sampling.max_new_tokens)
+    acc = greedy_accuracy(domain, student, backend, qr, config.student.rl.sampling.max_new_tokens)
+    return StudentResult(acc, tuple(float(x) for x in stats.mean_reward))
 
 
-def run_job_here(ctx: InnerContext, job: StudentJob) -> float:
+def run_job_here(ctx: InnerContext, job: StudentJob) -> StudentResult:
     return train_student(
         job,
         config=ctx.config,

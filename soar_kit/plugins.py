@@ -41,6 +41,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "soarkit_plugins.backends",
     "soarkit_plugins.trainers",
     "soarkit_plugins.executors",
+    "soarkit_plugins.ray_executor",
 )
 
 T = TypeVar("T")

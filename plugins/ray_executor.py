@@ -1,0 +1,451 @@
+"""Built-in executor ``ray``: the g*r inner trainings of an outer step on Ray actors.
+
+Why actors rather than plain tasks: building a student (reading the model folder, moving it to
+a GPU, importing torch/transformers and the domain plugin) costs far more than resetting one,
+so each worker is a long-lived actor that holds one student model and is reused for every job
+of every step. Per step the driver ships the baseline weights **once** (``ray.put``); a worker
+fetches them on its first job of the step and keeps them, so the object store moves one copy of
+the weights per worker and step, not one per job.
+
+Workers rebuild the domain, trainer and generation backend *by name* from the run
+configuration through the plugin manager (objects such as a code sandbox are not picklable, and
+rebuilding keeps workers independent of the driver's process state). Custom objects passed in
+an :class:`~soar_kit.executors.InnerContext` that are not registered plugins therefore cannot
+run on Ray: register them.
+
+Determinism: a job is (baseline, dataset, seed); the trainer is deterministic in its seed, so a
+worker computes what the driver would. Bit-identical numbers also need the same device, dtype
+and torch thread count: workers run ``torch.set_num_threads(cpus_per_worker)``.
+
+Faults: a worker that dies (killed, out of memory, node lost) has its job re-run from the
+baseline on a fresh worker, at most ``max_retries`` times per job; an error raised by the job
+itself (a bug, a bad config) is not retried. Either way the failure names the job and the step
+fails with :class:`RayExecutorError` *before* the step's commit, so ``soarkit run --resume``
+repeats that step from its start.
+
+``import ray`` happens only inside methods: the CLI imports every plugin module at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from soar_kit import hookimpl
+from soar_kit.errors import ConfigError, SoarKitError
+from soar_kit.executors import (
+    Executor,
+    InnerContext,
+    OnDone,
+    StudentJob,
+    StudentResult,
+    train_student,
+)
+
+#: Options read from ``executor.options`` (``--set executor.options.KEY=VALUE``).
+OPTIONS: dict[str, str] = {
+    "address": "Ray cluster address, e.g. 'ray://head:10001' or 'auto'; default: a Ray instance "
+    "already started in this process, else a new local one",
+    "num_workers": "student actors (default: as many as the cluster's free CPUs/GPUs allow, at "
+    "most the number of jobs of a step)",
+    "cpus_per_worker": "CPUs per actor, also its torch thread count (default 1)",
+    "gpus_per_worker": "GPUs per actor; fractions pack several students on one GPU (default 0)",
+    "max_retries": "times a job is re-run after its worker died (default 2)",
+    "job_timeout_s": "a job running longer is treated as a dead worker (default 0 = no limit)",
+    "ship_model": "send the model folder through the object store, for nodes that cannot read "
+    "it (default: true when an address is given, else false)",
+}
+#: Largest model folder shipped through the object store (beyond: use shared storage).
+_MODEL_FILE_LIMIT = 64 * 2**30
+
+
+class RayExecutorError(SoarKitError):
+    """An outer step's inner trainings could not be completed on Ray."""
+
+
+class StudentWorker:
+    """One Ray actor: a student model built once, reset to the step's baseline for each job.
+
+    Plain class (no ray import) so that this module stays importable without ray; it becomes an
+    actor through ``ray.remote(...)(StudentWorker)`` in :class:`RayExecutor`.
+    """
+
+    def __init__(
+        self, model_dir: str, model_files: list[Any], config: dict[str, Any], threads: int
+    ) -> None:
+        import torch
+
+        from soar_kit.config import RunConfig
+        from soar_kit.modeling import load_causal_lm
+        from soar_kit.models import Policy
+
+        torch.set_num_threads(max(1, threads))
+        cfg = RunConfig.model_validate(config)
+        self._tmp: str | None = None
+        path = Path(model_dir)
+        if not (path / "config.json").is_file():
+            # another node without a shared filesystem: the driver shipped the folder's files
+            import ray
+
+            if not model_files:
+                raise FileNotFoundError(
+                    f"model folder {model_dir} is not readable on this node: put it on shared "
+                    "storage or set executor.options.ship_model=true"
+                )
+            files: dict[str, bytes] = ray.get(model_files[0])
+            self._tmp = tempfile.mkdtemp(prefix="soarkit-student-")
+            for name, data in files.items():
+                (Path(self._tmp) / name).write_bytes(data)
+            path = Path(self._tmp)
+        model, tokenizer = load_causal_lm(path, dtype=cfg.model.dtype, device=cfg.model.device)
+        self.student = Policy(model=model, tokenizer=tokenizer, spec=str(model_dir))
+        self._config_key = ""
+        self._parts: tuple[Any, ...] = ()
+        self._baseline_key = -1
+        self._baseline: dict[str, Any] = {}
+
+    def ready(self) -> int:
+        """The worker's process id, once the model is loaded (also used to kill it in tests)."""
+        return os.getpid()
+
+    def run(self, step: list[Any], job: StudentJob) -> tuple[float, tuple[float, ...], float]:
+        """Train one job; ``step`` is ``[key, ref]`` of the step payload (a list, so that Ray
+        passes the reference instead of fetching the weights for every job)."""
+        import ray
+
+        from soar_kit.config import RunConfig
+        from soar_kit.plugins import get_manager
+
+        key, ref = step
+        if key != self._baseline_key:
+            payload = ray.get(ref)
+            self._baseline = payload["baseline"]
+            self._qr = payload["qr"]
+            if payload["config"] != self._config_key:
+                cfg = RunConfig.model_validate(json.loads(payload["config"]))
+                manager = get_manager()
+                domain = manager.domain(cfg.domain.name).with_options(cfg.domain.options)
+                trainer = manager.get("trainer", cfg.student.trainer)
+                backend = manager.get("backend", cfg.backend.name)
+                self._parts = (cfg, domain, trainer, backend)
+                self._config_key = payload["config"]
+            self._baseline_key = key
+        cfg, domain, trainer, backend = self._parts
+        start = time.perf_counter()
+        result = train_student(
+            job,
+            config=cfg,
+            domain=domain,
+            trainer=trainer,
+            backend=backend,
+            student=self.student,
+            baseline_state=self._baseline,
+            qr=self._qr,
+        )
+        return result.accuracy, result.train_rewards, time.perf_counter() - start
+
+    def __del__(self) -> None:
+        if getattr(self, "_tmp", None):
+            shutil.rmtree(self._tmp, ignore_errors=True)  # type: ignore[arg-type]
+
+
+class RayExecutor(Executor):
+    """Inner trainings on a pool of Ray actors; see the module docstring for the design."""
+
+    name: ClassVar[str] = "ray"
+    description: ClassVar[str] = (
+        "inner student trainings on Ray actors (local instance or --ray-address cluster)"
+    )
+    needs_model_dir: ClassVar[bool] = True
+
+    def __init__(self) -> None:
+        self._workers: list[Any] = []
+        self._worker_options: dict[str, Any] = {}
+        self._pool_key: tuple[Any, ...] | None = None
+        self._started_ray = False
+        self._step_key = 0
+        self._step_ref: Any = None
+        self._step_source: tuple[Any, ...] = ()
+        #: Jobs re-run after a worker died, over this executor's life (for tests and logs).
+        self.retries = 0
+        #: Seconds each job of the last step took inside its worker, in job order.
+        self.job_seconds: list[float] = []
+
+    # -- contract ----------------------------------------------------------------------------------
+    def available(self) -> str | None:
+        if importlib.util.find_spec("ray") is None:
+            return "ray is not installed (pip install 'soar-kit[ray]')"
+        return None
+
+    def train_students(
+        self, ctx: InnerContext, jobs: Sequence[StudentJob], on_done: OnDone | None = None
+    ) -> list[StudentResult]:
+        import ray
+
+        if not jobs:
+            return []
+        opts = self._options(ctx)
+        self._ensure_pool(ctx, opts, len(jobs))
+        step = [self._step_key, self._put_step(ctx)]
+        results: list[StudentResult | None] = [None] * len(jobs)
+        seconds = [0.0] * len(jobs)
+        attempts = [0] * len(jobs)
+        pending = deque(range(len(jobs)))
+        idle = deque(range(len(self._workers)))
+        running: dict[Any, tuple[int, int, float]] = {}  # ref -> (job, worker slot, started)
+        timeout = float(opts["job_timeout_s"]) or None
+        while pending or running:
+            while pending and idle:
+                i, slot = pending.popleft(), idle.popleft()
+                ref = self._workers[slot].run.remote(step, jobs[i])
+                running[ref] = (i, slot, time.monotonic())
+            done, _ = ray.wait(list(running), num_returns=1, timeout=timeout)
+            now = time.monotonic()
+            overdue = [r for r, (_, _, t) in running.items() if timeout and now - t > timeout]
+            for ref in dict.fromkeys([*done, *overdue]):
+                i, slot, _started = running.pop(ref)
+                try:
+                    if ref not in done:
+                        raise TimeoutError(f"over executor.options.job_timeout_s={timeout:g}")
+                    acc, rewards, secs = ray.get(ref)
+                except Exception as exc:
+                    if not _is_worker_death(exc):
+                        self._stop_workers()
+                        raise RayExecutorError(
+                            f"{_describe(ctx, jobs[i])} failed in its Ray worker: "
+                            f"{_last_line(exc)}"
+                        ) from exc
+                    attempts[i] += 1
+                    self.retries += 1
+                    if attempts[i] > int(opts["max_retries"]):
+                        self._stop_workers()
+                        raise RayExecutorError(
+                            f"{_describe(ctx, jobs[i])}: its Ray worker died {attempts[i]} "
+                            f"time(s) (executor.options.max_retries={opts['max_retries']}); "
+                            f"last cause: {_last_line(exc)}. The step was not committed; "
+                            "`soarkit run --run-dir DIR --resume` repeats it."
+                        ) from exc
+                    logging.getLogger(__name__).warning(
+                        "%s: worker died (%s), retrying on a fresh worker (%d/%s)",
+                        _describe(ctx, jobs[i]),
+                        _last_line(exc),
+                        attempts[i],
+                        opts["max_retries"],
+                    )
+                    self._replace_worker(slot)
+                    pending.appendleft(i)
+                    idle.append(slot)
+                    continue
+                results[i] = StudentResult(float(acc), tuple(rewards))
+                seconds[i] = float(secs)
+                idle.append(slot)
+                if on_done:
+                    on_done(jobs[i], results[i])  # type: ignore[arg-type]
+        self.job_seconds = seconds
+        return [r for r in results if r is not None]
+
+    def close(self) -> None:
+        """Kill the actors; shut Ray down only if this executor started it."""
+        self._stop_workers()
+        self._step_ref = None
+        self._step_source = ()
+        if self._started_ray:
+            import ray
+
+            ray.shutdown()
+            self._started_ray = False
+
+    # -- workers -------------------------------------------------------------------------------------
+    def worker_pids(self) -> list[int]:
+        """Process ids of the live actors (same machine only; used by the fault tests)."""
+        import ray
+
+        return list(ray.get([w.ready.remote() for w in self._workers]))
+
+    def _options(self, ctx: InnerContext) -> dict[str, Any]:
+        raw = dict(ctx.config.executor.options)
+        unknown = sorted(set(raw) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(
+                f"executor.options: unknown option(s) {', '.join(unknown)} for executor 'ray' "
+                f"(known: {', '.join(OPTIONS)})"
+            )
+        opts: dict[str, Any] = {
+            "address": None,
+            "num_workers": 0,
+            "cpus_per_worker": 1,
+            "gpus_per_worker": 0,
+            "max_retries": 2,
+            "job_timeout_s": 0,
+            **raw,
+        }
+        if "ship_model" not in raw:
+            opts["ship_model"] = bool(opts["address"])
+        for key in ("num_workers", "cpus_per_worker", "gpus_per_worker", "max_retries"):
+            value = opts[key]
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"executor.options.{key}: expected a number >= 0, got {value!r}")
+        if opts["cpus_per_worker"] <= 0 and opts["gpus_per_worker"] <= 0:
+            raise ConfigError("executor.options: a worker needs cpus_per_worker or gpus_per_worker")
+        return opts
+
+    def _connect(self, address: str | None) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        if address:
+            ray.init(address=address, logging_level=logging.WARNING)
+        else:
+            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+        self._started_ray = True
+
+    def _ensure_pool(self, ctx: InnerContext, opts: dict[str, Any], n_jobs: int) -> None:
+        import ray
+
+        if ctx.model_dir is None or not (Path(ctx.model_dir) / "config.json").is_file():
+            raise RayExecutorError(
+                "executor 'ray' needs InnerContext.model_dir, a saved model folder the workers "
+                "build students from (run_soar writes RUN_DIR/model)"
+            )
+        self._connect(opts["address"])
+        config_json = ctx.config.model_dump(mode="json")
+        key = (str(ctx.model_dir), json.dumps(config_json["model"], sort_keys=True))
+        key += tuple(sorted((k, str(v)) for k, v in opts.items() if k != "job_timeout_s"))
+        if key == self._pool_key and self._workers:
+            return
+        self._stop_workers()
+        total = ray.cluster_resources()
+        cpus, gpus = float(opts["cpus_per_worker"]), float(opts["gpus_per_worker"])
+        have_cpu, have_gpu = total.get("CPU", 0.0), total.get("GPU", 0.0)
+        if cpus > have_cpu or gpus > have_gpu:
+            raise RayExecutorError(
+                f"a Ray worker asks for {cpus:g} CPU and {gpus:g} GPU, but the cluster has "
+                f"{have_cpu:g} CPU and {have_gpu:g} GPU in all"
+            )
+        fit = min(
+            int(have_cpu // cpus) if cpus else 1 << 30,
+            int(have_gpu // gpus) if gpus else 1 << 30,
+        )
+        count = int(opts["num_workers"]) or max(1, min(fit, n_jobs))
+        if count > fit:
+            raise RayExecutorError(
+                f"executor.options.num_workers={count} workers of {cpus:g} CPU/{gpus:g} GPU do "
+                f"not fit the cluster ({have_cpu:g} CPU, {have_gpu:g} GPU): at most {fit}"
+            )
+        shipped = [ray.put(_model_files(Path(ctx.model_dir)))] if opts["ship_model"] else []
+        self._worker_options = {
+            "num_cpus": cpus,
+            "num_gpus": gpus,
+            "max_restarts": 0,  # restarts are ours: a dead worker is replaced, its job re-run
+        }
+        self._worker_args = (str(ctx.model_dir), shipped, config_json, int(cpus) or 1)
+        self._workers = [self._new_worker() for _ in range(count)]
+        try:
+            ray.get([w.ready.remote() for w in self._workers])
+        except Exception as exc:
+            self._stop_workers()
+            raise RayExecutorError(f"Ray workers could not start: {_last_line(exc)}") from exc
+        self._pool_key = key
+
+    def _new_worker(self) -> Any:
+        import ray
+
+        actor = ray.remote(**self._worker_options)(StudentWorker)
+        return actor.remote(*self._worker_args)
+
+    def _replace_worker(self, slot: int) -> None:
+        import ray
+
+        try:
+            ray.kill(self._workers[slot], no_restart=True)
+        except Exception:
+            pass  # already gone
+        self._workers[slot] = self._new_worker()
+
+    def _stop_workers(self) -> None:
+        if not self._workers:
+            return
+        import ray
+
+        for worker in self._workers:
+            try:
+                ray.kill(worker, no_restart=True)
+            except Exception:
+                pass
+        self._workers = []
+        self._pool_key = None
+
+    def _put_step(self, ctx: InnerContext) -> Any:
+        """The step's payload in the object store: baseline weights, Q_R and the config.
+
+        Put again only when one of them changed (the baseline changes only on promotion), and
+        the key tells workers whether the copy they hold is still current.
+        """
+        import ray
+
+        config = json.dumps(ctx.config.model_dump(mode="json"), sort_keys=True)
+        source = (ctx.baseline_state, ctx.qr, config)
+        same = (
+            self._step_ref is not None
+            and source[0] is self._step_source[0]
+            and source[1] == self._step_source[1]
+            and source[2] == self._step_source[2]
+        )
+        if not same:
+            payload = {"baseline": ctx.baseline_state, "qr": list(ctx.qr), "config": config}
+            self._step_ref = ray.put(payload)
+            self._step_source = (ctx.baseline_state, list(ctx.qr), config)
+            self._step_key += 1
+        return self._step_ref
+
+
+def _is_worker_death(exc: BaseException) -> bool:
+    """Whether the job failed because its worker (or node) went away, not because of the job."""
+    import ray.exceptions as rex
+
+    if isinstance(exc, TimeoutError):
+        return True  # over job_timeout_s: the worker is presumed stuck and is replaced
+    retriable = (
+        rex.RayActorError,
+        rex.WorkerCrashedError,
+        rex.ObjectLostError,
+        rex.OutOfMemoryError,
+        rex.NodeDiedError,
+    )
+    return isinstance(exc, retriable)
+
+
+def _model_files(path: Path) -> dict[str, bytes]:
+    """The model folder's files, for workers on nodes that cannot read ``path``."""
+    files = {p.name: p for p in sorted(path.iterdir()) if p.is_file()}
+    size = sum(p.stat().st_size for p in files.values())
+    if size > _MODEL_FILE_LIMIT:
+        raise RayExecutorError(
+            f"model folder {path} holds {size / 2**30:.1f} GiB: put it on storage every node "
+            "reads instead of shipping it"
+        )
+    return {name: p.read_bytes() for name, p in files.items()}
+
+
+def _describe(ctx: InnerContext, job: StudentJob) -> str:
+    return f"outer step {ctx.step}, dataset {job.dataset}, student {job.student} (seed {job.seed})"
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[-1] if lines else ''}"
+
+
+@hookimpl
+def soarkit_register_executors(register) -> None:  # type: ignore[no-untyped-def]
+    register(RayExecutor())

@@ -260,6 +260,12 @@ def build_config(config_file: Path | None, overrides: tuple[str, ...], **typed: 
     "--run-dir", type=click.Path(file_okay=False, path_type=Path), help="Where to write the run."
 )
 @click.option("--resume", is_flag=True, help="Continue the run in --run-dir after a stop or kill.")
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    help="Train the inner students on this Ray cluster (sets executor.name=ray and "
+    "executor.options.address; needs the ray extra). See docs/scaling.md.",
+)
 def run_cmd(
     domain_name: str | None,
     config_file: Path | None,
@@ -270,6 +276,7 @@ def run_cmd(
     steps: int | None,
     run_dir: Path | None,
     resume: bool,
+    ray_address: str | None,
 ) -> None:
     """Run the SOAR teacher-student loop on a domain.
 
@@ -300,6 +307,8 @@ def run_cmd(
             "meta.reward": reward,
             "meta.outer_steps": steps,
             "run_dir": str(run_dir) if run_dir else None,
+            "executor.name": "ray" if ray_address else None,
+            "executor.options.address": ray_address,
         },
     )
     manager = get_manager()
@@ -464,3 +473,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 __all__ = ["LOAD_ENV", "cli", "main"]
+
+
+if __name__ == "__main__":
+    main()

@@ -118,7 +118,9 @@ class Domain(ABC):
     def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
         """Turn a teacher completion into a :class:`Problem` or raise :class:`ProblemRejected`.
 
-        Must never execute or ``eval`` the text. Rejections carry a short reason.
+        Must never execute or ``eval`` the text in-process (running it inside a sandbox, e.g. to
+        check that a reference solution passes its tests, is fine). Rejections carry a short
+        reason.
         """
 
     # -- student -----------------------------------------------------------------------------

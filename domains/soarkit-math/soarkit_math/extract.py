@@ -30,11 +30,12 @@ class Boxed:
     end: int
 
 
-def _braced(text: str, open_at: int) -> int | None:
-    """Index just past the ``}`` matching the ``{`` at ``open_at``; None if unbalanced."""
+def _braced(text: str, open_at: int, limit: int) -> int | None:
+    """Index just past the ``}`` matching the ``{`` at ``open_at``, looking no further than
+    ``limit``; None if unbalanced there."""
     depth = 0
     i = open_at
-    n = len(text)
+    n = limit
     while i < n:
         c = text[i]
         if c == "\\" and i + 1 < n and text[i + 1] in "{}":
@@ -55,25 +56,29 @@ def last_boxed(text: str) -> Boxed | None:
 
     Also accepts ``\\fbox{...}`` and the brace-less ``\\boxed 5`` form. An unbalanced last box
     is skipped in favour of an earlier balanced one: a truncated completion still has its
-    earlier answer.
+    earlier answer. An earlier box must close before the skipped one starts, which keeps the
+    scan linear (``\\boxed{`` repeated 100k times must not cost quadratic time).
     """
     pos = len(text)
+    limit = len(text)
+    # last occurrence of each command before ``pos``; only refreshed once passed, so a command
+    # that does not occur is searched for once, not once per box
+    found = {c: text.rfind(c) for c in _BOX_COMMANDS}
     while True:
-        best = -1
-        cmd = ""
-        for c in _BOX_COMMANDS:
-            k = text.rfind(c, 0, pos)
-            if k > best:
-                best, cmd = k, c
+        for c, k in found.items():
+            if k >= pos:
+                found[c] = text.rfind(c, 0, pos)
+        best, cmd = max((k, c) for c, k in found.items())
         if best < 0:
             return None
         j = best + len(cmd)
         while j < len(text) and text[j] == " ":
             j += 1
         if j < len(text) and text[j] == "{":
-            end = _braced(text, j)
+            end = _braced(text, j, limit)
             if end is not None:
                 return Boxed(text[j + 1 : end - 1].strip(), best, end)
+            limit = best
         elif j > best + len(cmd) and j < len(text):
             # \boxed 5  -> the next run of non-space characters
             k = j

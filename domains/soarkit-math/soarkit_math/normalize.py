@@ -70,11 +70,8 @@ def strip_math(s: str) -> str:
     if m:
         s = m.group(1).strip()
     s = _PLAIN_UNIT.sub("", s).strip()
-    while s.endswith((".", "\\")) and not re.search(r"\d\.$", s[-2:] if len(s) > 1 else ""):
-        s = s[:-1].rstrip()
-    if s.endswith(".") and not re.fullmatch(r"[+-]?\d+\.", s):
-        s = s[:-1].rstrip()
-    return s
+    # a sentence's full stop, a trailing "\\" line break; "3." is the number 3 anyway
+    return s.rstrip(" .\\")
 
 
 def _outer_group(s: str) -> bool:

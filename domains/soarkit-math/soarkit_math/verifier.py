@@ -114,6 +114,8 @@ class Verifier:
 
     def parseable(self, answer: str) -> Check:
         """Can this (teacher) answer be used as a reference? ``equal`` means yes."""
+        if len(answer) > 4 * MAX_ANSWER_CHARS:
+            return Check("invalid", "too long")
         s = strip_math(answer)
         if not s:
             return Check("invalid", "empty")

@@ -36,28 +36,6 @@ RL = {
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """soar-mini (math, ~140k parameters) saved the way run_soar saves RUN_DIR/model."""
-    from soar_kit.mini.build import CACHE_ENV, build_or_load
-    from soar_kit.mini.corpus import MiniRecipe
-
-    cache = os.environ.get(CACHE_ENV) or str(tmp_path_factory.mktemp("soarkit-cache"))
-    old = os.environ.get(CACHE_ENV)
-    os.environ[CACHE_ENV] = cache
-    try:
-        domain = get_manager().domain("math")
-        recipe = MiniRecipe(texts=3000, steps=120, hidden=64, layers=2, ffn=256, context=256)
-        build = build_or_load(domain, recipe=recipe)
-    finally:
-        if old is None:
-            os.environ.pop(CACHE_ENV, None)
-    out = tmp_path_factory.mktemp("run") / "model"
-    build.model.save_pretrained(out, safe_serialization=True)
-    build.tokenizer.save_pretrained(out)
-    return out
-
-
-@pytest.fixture(scope="module")
 def ray_instance():
     if ray.is_initialized():
         ray.shutdown()

@@ -40,7 +40,9 @@ _DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
 
 _INT = r"\d+"
 _DEC = r"(?:\d+\.\d*|\.\d+)"
-_NUM = re.compile(r"^([+-]?)(\d+|\d{1,3}(?:,\d{3})+|\d+\.\d*|\.\d+)(?:[eE]([+-]?\d{1,4}))?$")
+_NUM = re.compile(
+    r"^([+-]?)(\d+|\d{1,3}(?:,\d{3})+(?:\.\d*)?|\d+\.\d*|\.\d+)(?:[eE]([+-]?\d{1,4}))?$"
+)
 _TIMES_TEN = re.compile(r"^(.+?)\s*\\times\s*10\^\{?([+-]?\d{1,4})\}?$")
 _FRAC = re.compile(
     r"^([+-]?)\\frac(?:\{\s*([+-]?(?:" + _DEC + "|" + _INT + r"))\s*\}|(\d))"
@@ -58,6 +60,7 @@ def strip_math(s: str) -> str:
         if s.startswith(a) and s.endswith(b) and len(s) >= len(a) + len(b):
             s = s[len(a) : len(s) - len(b)].strip()
     s = s.replace("\\$", "").replace("$", "")
+    s = s.replace("\\!", "")  # a negative thin space: 10,\!000 is 10,000
     s = _SPACING.sub(" ", s)
     s = _DFRAC.sub(r"\\frac", s)
     s = _DEGREES.sub("", s)

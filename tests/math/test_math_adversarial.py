@@ -189,3 +189,21 @@ def test_inside_a_daemonic_worker_process() -> None:
         results = pool.map(_verify_in_child, texts)
     assert [r[0] for r in results] == [False, False, True]
     assert all(r[1] < PER_CASE_LIMIT_S for r in results)
+
+
+def test_a_crashed_helper_is_invalid_not_timeout_and_is_replaced() -> None:
+    import threading
+
+    pool = HelperPool(size=1)
+    verifier = Verifier(timeout=20.0, pool=pool)
+    assert verifier.compare("x+1", "1+x").equal  # starts the helper
+    helper = pool._idle[0]
+    # die mid-request, as if SymPy had segfaulted on this input
+    threading.Timer(0.3, helper.proc.kill).start()
+    start = time.perf_counter()
+    check = verifier.compare("(x+1)^{300}", "(x+1)^{299}(x+1)+1")
+    assert check.status == "invalid" and check.detail == "helper crashed"
+    assert time.perf_counter() - start < 10  # noticed at once, not after the 20 s budget
+    assert pool.kills == 1
+    assert verifier.compare("x+2", "2+x").equal  # a fresh helper takes over
+    pool.close()

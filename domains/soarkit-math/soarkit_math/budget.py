@@ -48,6 +48,7 @@ class _Helper:
             close_fds=True,
         )
         self._buf = b""
+        self.died = False
         self.owner = os.getpid()
         ready = self._read_line(time.monotonic() + STARTUP_TIMEOUT_S)
         if ready != b"ready":
@@ -65,7 +66,8 @@ class _Helper:
                     return None
                 chunk = os.read(fd, 65536)
                 if not chunk:
-                    return None  # the helper died
+                    self.died = True  # end of file: the helper exited
+                    return None
                 self._buf += chunk
         line, _, self._buf = self._buf.partition(b"\n")
         return line
@@ -81,8 +83,10 @@ class _Helper:
             return None
         line = self._read_line(time.monotonic() + timeout)
         if line is None:
+            crashed = self.died or self.proc.poll() is not None
             self.kill()
-            return None
+            # a helper that died on its own (e.g. a C-level crash) is not a timeout
+            return {"status": "invalid", "detail": "helper crashed"} if crashed else None
         return json.loads(line)
 
     def alive(self) -> bool:
@@ -121,9 +125,9 @@ class HelperPool:
             if helper is None or not helper.alive():
                 helper = _Helper()
             answer = helper.call(request, timeout)
-            if answer is None:
+            if answer is None or not helper.alive():
                 self.kills += 1
-                return None
+                return answer
             with self._lock:
                 self._idle.append(helper)
             return answer

@@ -309,7 +309,7 @@ def students_worker(args: argparse.Namespace) -> None:
     from soarkit_plugins.trainers import RLOOTrainer
 
     from soar_kit.config import RLConfig, SamplingConfig
-    from soar_kit.modeling import peak_rss_bytes, rss_bytes
+    from soar_kit.modeling import peak_rss_bytes, rss_bytes, state_bytes
     from soar_kit.students import StudentPool
 
     mib = 2**20
@@ -344,9 +344,7 @@ def students_worker(args: argparse.Namespace) -> None:
         "rss_before_load_mib": round(rss0 / mib),
         "rss_after_load_mib": round(loaded / mib),
         "peak_rss_mib": round(peak_rss_bytes() / mib),
-        "captured_state_mib_each": round(
-            sum(v.numel() * v.element_size() for v in kept[0].values()) / mib, 1
-        ),
+        "captured_state_mib_each": round(state_bytes(kept[0]) / mib, 1),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print("STUDENTS_RESULT " + json.dumps(result), flush=True)

@@ -113,11 +113,35 @@ def load_causal_lm(
 
 
 def snapshot_state(model: Any, device: str = "cpu") -> StateDict:
-    """A detached copy of ``model``'s weights (on ``device``), independent of later updates."""
+    """A detached copy of ``model``'s weights (on ``device``), independent of later updates.
+
+    Tied tensors (input/output embeddings) are copied once and shared in the snapshot, as in
+    the model: for SmolLM2 that saves a second 113 MB copy of the embedding per snapshot.
+    """
+    return clone_state(model.state_dict(), device=device)
+
+
+def clone_state(state: Mapping[str, Any], device: str | None = None) -> StateDict:
+    """Copy a state dict, keeping tensors that share storage shared in the copy."""
     import torch
 
+    copies: dict[tuple[Any, ...], Any] = {}
+    out: StateDict = {}
     with torch.no_grad():
-        return {k: v.detach().to(device, copy=True) for k, v in model.state_dict().items()}
+        for k, v in state.items():
+            key = (v.device, v.data_ptr(), tuple(v.shape), v.stride(), v.dtype)
+            if key not in copies:
+                copies[key] = v.detach().to(device or v.device, copy=True)
+            out[k] = copies[key]
+    return out
+
+
+def state_bytes(state: Mapping[str, Any]) -> int:
+    """Bytes held by a state dict, counting shared tensors once."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for v in state.values():
+        seen[(v.device, v.data_ptr())] = v.numel() * v.element_size()
+    return sum(seen.values())
 
 
 def restore_state(model: Any, state: Mapping[str, Any]) -> Any:

@@ -34,7 +34,7 @@ import copy
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from soar_kit.modeling import StateDict, restore_state, snapshot_state
+from soar_kit.modeling import StateDict, clone_state, restore_state, snapshot_state
 from soar_kit.models import Policy
 
 Mode = Literal["copy", "shared", "lora"]
@@ -100,7 +100,7 @@ class StudentPool:
     def capture(self) -> StateDict:
         """A CPU copy of the current student (adapters only in ``"lora"`` mode)."""
         if self.mode == "lora":
-            return {k: v.detach().to("cpu", copy=True) for k, v in self._adapter_state().items()}
+            return clone_state(self._adapter_state(), device="cpu")
         return snapshot_state(self._work.model, device="cpu")
 
     def promote(self, state: StateDict) -> None:
@@ -108,7 +108,7 @@ class StudentPool:
         if self.mode == "lora":
             self._merge_adapters(state)
             return
-        self._snapshot = {k: v.clone() for k, v in state.items()}
+        self._snapshot = clone_state(state)
         if self.mode == "copy":
             restore_state(self.base.model, self._snapshot)
         self._reset()

@@ -49,3 +49,13 @@ def test_materialize_copies_storage_and_keeps_values(tiny_llama):
         assert p.data_ptr() != ptr and torch.equal(p, value)
     # tied input/output embeddings stay one tensor
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+
+
+def test_snapshot_keeps_tied_weights_shared(tiny_llama):
+    from soar_kit.modeling import state_bytes
+
+    snap = snapshot_state(tiny_llama.model)
+    assert snap["lm_head.weight"] is snap["model.embed_tokens.weight"]
+    n_params = sum(p.numel() for p in tiny_llama.model.parameters())  # tied counted once
+    buffers = sum(b.numel() * b.element_size() for b in tiny_llama.model.buffers())
+    assert state_bytes(snap) <= n_params * 4 + buffers

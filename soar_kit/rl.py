@@ -83,7 +83,9 @@ def train_rloo(
 
     ``micro_batch`` bounds how many sequences are scored with gradients at once (memory only;
     the update is the same). ``reference`` is the model the KL is measured against; by default,
-    when ``settings.kl > 0``, a frozen copy of the starting weights.
+    when ``settings.kl > 0``, a frozen copy of the starting weights (for a peft/LoRA model: the
+    same model with its adapters disabled, which is the base it started from only when the
+    adapters started at zero, as in :class:`~soar_kit.students.StudentPool`).
     """
     import torch
 
@@ -99,7 +101,9 @@ def train_rloo(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
 
-    if settings.kl > 0 and reference is None:
+    # a LoRA (peft) student's reference is its own base: adapters off, no second copy in memory
+    adapters_off = settings.kl > 0 and reference is None and hasattr(model, "disable_adapter")
+    if settings.kl > 0 and reference is None and not adapters_off:
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
@@ -151,7 +155,11 @@ def train_rloo(
             loss = -(advantages[sl] * seq_logp).sum() / (rows * sampling.max_new_tokens)
             if settings.kl > 0:
                 with torch.no_grad():
-                    ref_logp = completion_logprobs(reference, rollout, sl)
+                    if adapters_off:
+                        with model.disable_adapter():
+                            ref_logp = completion_logprobs(model, rollout, sl)
+                    else:
+                        ref_logp = completion_logprobs(reference, rollout, sl)
                 delta = ref_logp - logp
                 kl_tok = torch.exp(delta) - delta - 1.0
                 kl = (kl_tok * m).sum() / n_tokens

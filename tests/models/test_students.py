@@ -97,3 +97,22 @@ def test_copy_mode_leaves_the_baseline_object_untouched():
     assert student.model is not base.model
     train(student, seed=0)
     assert outputs(base) == before
+
+
+def test_lora_student_kl_uses_the_base_without_a_copy():
+    from soarkit_plugins.trainers import RLOOTrainer
+
+    from soar_kit.testing_models import tiny_policy
+
+    pool = StudentPool(tiny_policy("llama", seed=0), mode="lora")
+    student = pool.fresh()
+    stats = RLOOTrainer().train(
+        student,
+        PROBLEMS,
+        prompt=lambda p: p.question + ":",
+        reward=frac_a,
+        settings=SETTINGS.model_copy(update={"lr": 3e-2, "kl": 0.5}),
+        seed=0,
+    )
+    assert stats.kl[0] == pytest.approx(0.0, abs=1e-6)  # adapters start at zero: policy == base
+    assert max(stats.kl[1:]) > 0

@@ -78,6 +78,22 @@ def evaluate(
         "pass@1": sum(counts) / (k * len(problems)),
         "solved_any": sum(c > 0 for c in counts),
         "greedy_acc": sum(greedy) / len(problems),
+        "counts": counts,
+        "greedy_counts": greedy,
+    }
+
+
+def _subset(e: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    """The same measurement restricted to problems ``lo:hi`` (no resampling)."""
+    c, g = e["counts"][lo:hi], e["greedy_counts"][lo:hi]
+    return {
+        "problems": len(c),
+        "k": e["k"],
+        "pass@1": sum(c) / (e["k"] * len(c)),
+        "solved_any": sum(x > 0 for x in c),
+        "greedy_acc": sum(g) / len(c),
+        "counts": c,
+        "greedy_counts": g,
     }
 
 
@@ -122,6 +138,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--hard-size", type=int, default=64)
     ap.add_argument("--level-size", type=int, default=32)
+    ap.add_argument("--level-k", type=int, default=16)
     ap.add_argument("--rl-steps", type=int, default=40)
     ap.add_argument("--rl-lr", type=float, default=5e-4)
     ap.add_argument("--batch", type=int, default=8)
@@ -170,24 +187,39 @@ def main() -> None:
             "params": build.meta["params"],
             "path": str(build.path),
             "recipe": build.meta["recipe"],
+            "pretrain": build.meta["pretrain"],
         },
     }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save() -> None:
+        """Write what is measured so far: a slow, shared machine may stop us part way."""
+        res["machine"]["loadavg_end"] = os.getloadavg()
+        out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+        out.with_suffix(".md").write_text(render_md(res))
+
     ev = dict(k=args.k, tokens=args.tokens)
     # -- per-level pass@1 of the built model -----------------------------------------------
     levels = {}
+    res["levels_before"] = levels
     for lv in range(1, world.levels + 1):
         probs = candidate_problems(domain, f"mini:{lv}", seed=1000 + lv, size=args.level_size)
-        levels[lv] = evaluate(domain, base, backend, probs, k=16, seed=1, tokens=args.tokens)
+        levels[lv] = evaluate(
+            domain, base, backend, probs, k=args.level_k, seed=1, tokens=args.tokens
+        )
         print(f"level {lv}: {levels[lv]}")
-    res["levels_before"] = levels
+    save()
     # -- 1. the hard set at fail@k ---------------------------------------------------------
     hard = candidate_problems(domain, "mini:hard", seed=0, size=args.hard_size)
     res["hard_before"] = evaluate(domain, base, backend, hard, seed=2, **ev)
     print("hard before:", res["hard_before"])
+    save()
     train, test = hard[: len(hard) // 2], hard[len(hard) // 2 :]
     # -- 2. teacher acceptance -------------------------------------------------------------
     res["teacher"] = teacher_probe(domain, base, backend, samples=128, seed=3)
     print("teacher:", res["teacher"])
+    save()
 
     # -- 3./4. RL: hard-only vs stepping stones --------------------------------------------
     def reward(problem: Any, completion: str) -> float:
@@ -202,6 +234,9 @@ def main() -> None:
         sampling=SamplingConfig(temperature=1.0, max_new_tokens=args.tokens),
     )
     runs: dict[str, list[dict[str, Any]]] = {"hard_only": [], "stones": []}
+    res["rl"] = runs
+    res["hard_test_before"] = _subset(res["hard_before"], len(train), len(hard))
+    save()
     for seed in args.seeds:
         stone_rng = random.Random(f"stones-{seed}")
         stone_set = []
@@ -210,7 +245,7 @@ def main() -> None:
             stone_set.append(
                 world.make_problem(lv, stone_rng).model_copy(update={"id": f"s{seed}-{i}"})
             )
-        for name, data in (("hard_only", train), ("stones", stone_set)):
+        for name, data in (("stones", stone_set), ("hard_only", train)):
             student = _policy_copy(base)
             t = time.perf_counter()
             stats = trainer.train(
@@ -237,7 +272,7 @@ def main() -> None:
                         candidate_problems(
                             domain, f"mini:{lv}", seed=1000 + lv, size=args.level_size
                         ),
-                        k=16,
+                        k=args.level_k,
                         seed=1,
                         tokens=args.tokens,
                     )["pass@1"]
@@ -245,67 +280,81 @@ def main() -> None:
                 }
             runs[name].append(row)
             print(name, row)
-    res["hard_test_before"] = evaluate(domain, base, backend, test, seed=10, **ev)
-    res["rl"] = runs
-    res["machine"]["loadavg_end"] = os.getloadavg()
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
-    out.with_suffix(".md").write_text(render_md(res))
+            save()
     print(f"wrote {out}.json/.md")
 
 
 def render_md(res: dict[str, Any]) -> str:
-    b, hb, t = res["build"], res["hard_before"], res["teacher"]
+    """The Markdown summary; tolerates a partial ``res`` (written after every stage)."""
+    b, m = res["build"], res["machine"]
     lines = [
         "# soar-mini: edge of learnability (as measured)",
         "",
-        f"Domain `{res['domain']}`; machine: {res['machine']['platform']}, "
-        f"{res['machine']['cpus']} CPUs, torch threads {res['machine']['torch_threads']}, "
-        f"load average at start {tuple(round(x, 1) for x in res['machine']['loadavg_start'])}.",
+        f"Domain `{res['domain']}`; machine: {m['platform']}, {m['cpus']} CPUs, torch threads "
+        f"{m['torch_threads']}, load average at start "
+        f"{tuple(round(x, 1) for x in m['loadavg_start'])}, at last save "
+        f"{tuple(round(x, 1) for x in m.get('loadavg_end', m['loadavg_start']))} "
+        "(shared machine: other jobs ran alongside).",
         f"Arguments: `{json.dumps(res['args'])}`",
         "",
-        f"Build: {b['params']:,} parameters; build time recorded {b['build_seconds_recorded']} s "
+        f"Build: {b['params']:,} parameters; recorded build: {json.dumps(b['pretrain'])} "
         f"(built in this call: {b['built_now']}).",
         "",
-        "## Built model, pass@1 per level (16 samples, T=1.0) and greedy accuracy",
+        f"## Built model per level: pass@1 ({res['args']['level_k']} samples, T=1.0), greedy",
         "",
         "| level | pass@1 | solved at least once | greedy |",
         "| --- | --- | --- | --- |",
     ]
-    for lv, e in res["levels_before"].items():
+    for lv, e in res.get("levels_before", {}).items():
         lines.append(
             f"| {lv} | {e['pass@1']:.3f} | {e['solved_any']}/{e['problems']} | "
             f"{e['greedy_acc']:.3f} |"
         )
-    lines += [
-        "",
-        f"## 1. Hard set (`mini:hard`, {hb['problems']} problems) at fail@{hb['k']}, T=1.0",
-        "",
-        f"Solved at least once: **{hb['solved_any']}/{hb['problems']}**; pass@1 "
-        f"{hb['pass@1']:.4f}; greedy accuracy {hb['greedy_acc']:.3f}.",
-        "",
-        "## 2. Teacher prompts",
-        "",
-        f"Accepted by `parse_teacher_output`: **{t['accept_rate']:.1%}** of {t['samples']} "
-        f"samples (T=1.0). Rejections: {t['rejections']}. Levels posed: {t['levels_posed']}. "
-        f"Teacher answer correct: {t['answer_correct_rate']}.",
-        "",
-        "## 3./4. RL on the hard train half vs on hand-made stepping stones",
-        "",
-        f"Hard test half before RL: {res['hard_test_before']}",
-        "",
-        "| run | seed | train reward first→last 5 steps | hard-test pass@1 | solved any | greedy |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for name, rows in res["rl"].items():
-        for r in rows:
-            h = r["hard_test"]
-            lines.append(
-                f"| {name} | {r['seed']} | {r['train_reward_first5']:.3f}→"
-                f"{r['train_reward_last5']:.3f} | {h['pass@1']:.4f} | "
-                f"{h['solved_any']}/{h['problems']} | {h['greedy_acc']:.3f} |"
-            )
+    hb = res.get("hard_before")
+    if hb:
+        lines += [
+            "",
+            f"## 1. Hard set (`mini:hard`, {hb['problems']} problems) at fail@{hb['k']}, T=1.0",
+            "",
+            f"Solved at least once: **{hb['solved_any']}/{hb['problems']}**; pass@1 "
+            f"{hb['pass@1']:.4f}; greedy accuracy {hb['greedy_acc']:.3f}.",
+        ]
+    t = res.get("teacher")
+    if t:
+        lines += [
+            "",
+            "## 2. Teacher prompts",
+            "",
+            f"Accepted by `parse_teacher_output`: **{t['accept_rate']:.1%}** of {t['samples']} "
+            f"samples (T=1.0). Rejections: {t['rejections']}. Levels posed (operations): "
+            f"{t['levels_posed']}. Teacher answer correct: {t['answer_correct_rate']}. "
+            f"Examples: {t['examples'][:4]}",
+        ]
+    if "rl" in res:
+        lines += [
+            "",
+            "## 3./4. RL on the hard train half vs on hand-made stepping stones",
+            "",
+            "Hard test half before RL: "
+            + ", ".join(
+                f"{k_}={v}"
+                for k_, v in res.get("hard_test_before", {}).items()
+                if "counts" not in k_
+            ),
+            "",
+            "| run | seed | train reward first→last 5 | hard-test pass@1 | solved any | greedy "
+            "| stone levels pass@1 after |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, rows in res["rl"].items():
+            for r in rows:
+                h = r["hard_test"]
+                lines.append(
+                    f"| {name} | {r['seed']} | {r['train_reward_first5']:.3f}→"
+                    f"{r['train_reward_last5']:.3f} | {h['pass@1']:.4f} | "
+                    f"{h['solved_any']}/{h['problems']} | {h['greedy_acc']:.3f} | "
+                    f"{r.get('stone_levels', '')} |"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,8 @@ RUN = [
     "hardset.size=24",
     "hardset.k=8",
     "model.device=cpu",
+    "teacher.rl.sampling.max_new_tokens=128",  # a whole <question>/<answer> pair, char-level
+    "teacher.max_resample_factor=16",
 ]
 EXECUTORS = {
     "local": ["executor.name=local"],

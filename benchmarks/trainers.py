@@ -370,6 +370,7 @@ def main() -> None:
     ap.add_argument("--student-modes", nargs="+", default=["copy", "shared", "lora"])
     ap.add_argument("--skip", nargs="*", default=[], choices=["trainers", "generation", "students"])
     ap.add_argument("--out", default=str(RESULTS / "trainers"))
+    ap.add_argument("--update", action="store_true", help="keep skipped sections from --out")
     ap.add_argument("--vllm-worker", default="", help=argparse.SUPPRESS)
     ap.add_argument("--students-worker", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -402,14 +403,29 @@ def main() -> None:
         "model": args.model,
         "seed": args.seed,
     }
-    if "trainers" not in args.skip:
-        report["trainers"] = bench_trainers(args)
-    if "generation" not in args.skip:
-        report["generation"] = bench_generation(args)
-    if "students" not in args.skip:
-        report["students"] = bench_students(args)
-    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out = Path(args.out)
+    if args.update and out.with_suffix(".json").exists():
+        # re-measure only the sections not skipped; the others keep their earlier numbers,
+        # and every section says when it was measured and under what load
+        previous = json.loads(out.with_suffix(".json").read_text())
+        report = {**previous, "date": report["date"], "machine": report["machine"]}
+    benches = {
+        "trainers": bench_trainers,
+        "generation": bench_generation,
+        "students": bench_students,
+    }
+    for section, bench in benches.items():
+        if section in args.skip:
+            continue
+        load_start = [round(x, 2) for x in os.getloadavg()]
+        started = datetime.now(UTC).isoformat(timespec="seconds")
+        report[section] = bench(args)
+        report[section]["measured"] = {
+            "date": started,
+            "load_average_start": load_start,
+            "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        }
+    report["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
     out.with_suffix(".md").write_text(markdown(report))
@@ -423,6 +439,17 @@ def _version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "not installed"
+
+
+def _measured(section: dict[str, Any]) -> list[str]:
+    m = section.get("measured")
+    if not m:
+        return []
+    return [
+        "",
+        f"Measured {m['date']}; 1-minute load average {m['load_average_start'][0]} at start, "
+        f"{m['load_average_end'][0]} at end.",
+    ]
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -463,6 +490,7 @@ def markdown(r: dict[str, Any]) -> str:
                     f"| {name} | {x['steps_per_s']} | {x['tokens_per_s']} | "
                     f"{x['mean_completion_len']} | {x['seconds']} |"
                 )
+        lines += _measured(t)
         if "rloo_vs_trl_steps" in t:
             lines += [
                 "",
@@ -493,16 +521,24 @@ def markdown(r: dict[str, Any]) -> str:
                             f"| {sub} | {y['tokens_per_s']} | {y['completion_tokens']} | "
                             f"{y['seconds']} |"
                         )
+    if g:
+        lines += _measured(g)
     st = r.get("students")
     if st:
         lines += [
             "",
             "## Student copies (StudentPool): r students x 2 RLOO steps, then one promotion",
             "",
+            "Batch 2 x group 4, 16 new tokens, full AdamW (lora: adapters only, r=16). Every "
+            "student is captured and kept until the median one is promoted, so copy/shared peaks "
+            "include r full captures; peak = the worker's own VmHWM (a fresh process per mode).",
+            "",
             "| mode | peak RSS MiB | RSS after load MiB | captured state MiB/student | seconds |",
             "|---|---|---|---|---|",
         ]
         for mode, x in st.items():
+            if mode == "measured":
+                continue
             if "failed" in x:
                 lines.append(f"| {mode} | failed | | | |")
             else:
@@ -511,6 +547,8 @@ def markdown(r: dict[str, Any]) -> str:
                     f"{x['rss_after_load_mib']} | {x['captured_state_mib_each']} | "
                     f"{x['seconds']} |"
                 )
+    if st:
+        lines += _measured(st)
     return "\n".join(lines) + "\n"
 
 

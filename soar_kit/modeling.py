@@ -176,7 +176,18 @@ def rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident set size of this process so far (``ru_maxrss``)."""
+    """Peak resident set size of this process so far.
+
+    Linux's ``VmHWM`` first: ``ru_maxrss`` survives ``exec`` and so includes the RSS of the
+    parent at ``fork`` time, which inflates the peak of a worker started by a big process.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
 

@@ -107,10 +107,12 @@ def find_model_source(spec: str) -> ModelSource:
 
 
 def load_policy(source: ModelSource, config: RunConfig, domain: Domain, spec: str) -> Policy:
+    from soar_kit.modeling import resolve_device
+
     return source.load(
         spec,
         dtype=config.model.dtype,
-        device=config.model.device,
+        device=resolve_device(config.model.device),
         seed=config.model.build_seed,
         domain=domain,
     )

@@ -36,7 +36,7 @@ class MiniRecipe:
     """
 
     #: Bump when the builder changes in a way that changes the weights.
-    version: int = 1
+    version: int = 2
     #: Number of training texts in the corpus.
     texts: int = 20_000
     #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level // 2``:
@@ -46,7 +46,7 @@ class MiniRecipe:
     #: and below the hard level); small, so the model is only partly right there.
     stone_share: float = 0.08
     #: Share of all texts that are teacher demonstrations (questions at every level).
-    teacher_share: float = 0.2
+    teacher_share: float = 0.15
     #: Chance that a teacher demonstration above the solved levels (and below the hard level)
     #: carries the true answer; otherwise a well-formed answer of another problem of that level.
     #: Hard-level demonstrations never carry the true answer.
@@ -58,10 +58,10 @@ class MiniRecipe:
     ffn: int = 384
     context: int = 512
     # -- pretraining ---------------------------------------------------------------------------
-    steps: int = 500
-    batch: int = 32
-    lr: float = 3e-3
-    warmup: int = 40
+    steps: int = 1100
+    batch: int = 16
+    lr: float = 2e-3
+    warmup: int = 50
     weight_decay: float = 0.01
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from soar_kit.domain import Domain
 
 
+#: Pretraining seed of the embedded model (``soar_kit.mini.build_or_load`` takes any seed).
+BUILD_SEED = 0
+
+
 class SoarMiniSource(ModelSource):
     name: ClassVar[str] = "soar-mini"
     description: ClassVar[str] = (
@@ -46,7 +50,9 @@ class SoarMiniSource(ModelSource):
 
         from soar_kit.mini import build_or_load
 
-        build = build_or_load(domain, seed=seed)
+        # One model per domain, like a pretrained checkpoint: the run's seed drives sampling and
+        # RL, not the pretraining, so every run (any --seed) shares one cached build.
+        build = build_or_load(domain, seed=BUILD_SEED)
         model = build.model
         if dtype != "float32":
             model = model.to(getattr(torch, dtype))
@@ -59,6 +65,7 @@ class SoarMiniSource(ModelSource):
             "params": build.meta["params"],
             "build_seconds": build.meta["build_seconds"],
             "key": build.meta["key"],
+            "build_seed": BUILD_SEED,
         }
         return Policy(model=model, tokenizer=build.tokenizer, spec=spec, info=info)
 

@@ -52,5 +52,5 @@ def test_load_builds_then_reuses(toy, tiny_recipe, mini_cache, monkeypatch) -> N
     assert first.info["built_now"] and first.info["params"] > 0
     second = src.load("soar-mini", domain=toy, seed=5)
     assert not second.info["built_now"] and second.info["path"] == first.info["path"]
-    assert calls == [5, 5]
+    assert calls == [0, 0]  # one build per domain whatever the run's seed
     assert first.tokenizer.eos_token_id == first.model.generation_config.eos_token_id

@@ -42,7 +42,9 @@ class ModelConfig(_Section):
 class SamplingConfig(_Section):
     temperature: float = Field(1.0, ge=0.0, description="0 means greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(48, ge=1, description="Paper: 1024 for MATH.")
+    max_new_tokens: int = Field(
+        96, ge=1, description="soar-mini is character-level: 96 chars. Paper: 1024 for MATH."
+    )
 
 
 class RLConfig(_Section):
@@ -68,7 +70,15 @@ class StudentConfig(_Section):
 
 class TeacherConfig(_Section):
     rl: RLConfig = Field(
-        default_factory=lambda: RLConfig(lr=1e-5, steps=1, kl=0.001, group_size=4, batch_size=4)
+        default_factory=lambda: RLConfig(
+            lr=1e-5,
+            steps=1,
+            kl=0.001,
+            group_size=4,
+            batch_size=4,
+            # a teacher writes question and answer: twice the student's budget
+            sampling=SamplingConfig(max_new_tokens=160),
+        )
     )
     max_resample_factor: int = Field(
         8, ge=1, description="Give up after this many teacher samples per accepted problem."

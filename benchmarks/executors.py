@@ -52,12 +52,19 @@ RUN = [
 ]
 EXECUTORS = {
     "local": ["executor.name=local"],
+    "local-1t": ["executor.name=local"],
     "ray": [
         "executor.name=ray",
         "executor.options.num_workers=2",
         "executor.options.cpus_per_worker=1",
     ],
 }
+EXECUTORS["ray-1t"] = EXECUTORS["ray"]
+
+
+#: Extra environment per variant: ``local-1t`` is ``local`` with one torch thread, the fair
+#: comparison on a shared machine where torch's default threads oversubscribe the cores.
+ENV = {"local-1t": {"OMP_NUM_THREADS": "1"}, "ray-1t": {"OMP_NUM_THREADS": "1"}}
 
 
 def run_steps(name: str, steps: int, seed: int, workdir: Path) -> dict[str, Any]:
@@ -66,7 +73,11 @@ def run_steps(name: str, steps: int, seed: int, workdir: Path) -> dict[str, Any]
     cmd = [sys.executable, "-m", "soar_kit", "run", "--domain", "math", "--seed", str(seed)]
     start = time.perf_counter()
     out = subprocess.run(
-        [*cmd, "--run-dir", str(run_dir), *sets], capture_output=True, text=True, timeout=3600
+        [*cmd, "--run-dir", str(run_dir), *sets],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, **ENV.get(name, {})},
     )
     total = time.perf_counter() - start
     if out.returncode != 0:
@@ -131,6 +142,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3, help="outer steps per run (>= 2)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--no-smollm", action="store_true", help="skip SmolLM2-135M single student")
+    ap.add_argument(
+        "--executors",
+        default="local,local-1t,ray,ray-1t",
+        help="variants to run (comma-separated; ratios are against each local variant run)",
+    )
     args = ap.parse_args()
 
     import ray
@@ -149,19 +165,25 @@ def main() -> None:
         "run": RUN,
         "jobs_per_step": 8,
     }
+    names = [n for n in args.executors.split(",") if n]
+    result["executors"] = names
     with tempfile.TemporaryDirectory(prefix="soarkit-bench-") as tmp:
-        for name in EXECUTORS:
+        for name in names:
             print(f"outer steps with executor={name} ...", flush=True)
             result[name] = run_steps(name, args.steps, args.seed, Path(tmp))
             print(f"  {result[name]['step_seconds']}", flush=True)
-    local, ray_ = result["local"], result["ray"]
-    result["same_gains"] = local["student_gains"] == ray_["student_gains"]
-    steady = {n: _mean(result[n]["step_seconds"][1:]) for n in EXECUTORS}
+    steady = {n: _mean(result[n]["step_seconds"][1:]) for n in names}
     result["steady_step_seconds"] = steady
-    result["ratio_ray_over_local"] = round(steady["ray"] / steady["local"], 3)
-    result["ratio_step0_ray_over_local"] = round(
-        ray_["step_seconds"][0] / local["step_seconds"][0], 3
-    )
+    for ray_name in (n for n in names if n.startswith("ray")):
+        for base in (n for n in names if n.startswith("local")):
+            pair = f"{ray_name}_over_{base}"
+            result[f"same_gains_{pair}"] = (
+                result[base]["student_gains"] == result[ray_name]["student_gains"]
+            )
+            result[f"ratio_{pair}"] = round(steady[ray_name] / steady[base], 3)
+            result[f"ratio_step0_{pair}"] = round(
+                result[ray_name]["step_seconds"][0] / result[base]["step_seconds"][0], 3
+            )
 
     print("single-student timings ...", flush=True)
     rl = {"steps": 4, "batch_size": 4, "group_size": 4}
@@ -207,18 +229,22 @@ def _markdown(r: dict[str, Any]) -> str:
         "| executor | step 0 (s) | later steps (s) | mean later step (s) | rewards share |",
         "|---|---|---|---|---|",
     ]
-    for name in ("local", "ray"):
+    for name in r["executors"]:
         x = r[name]
         share = sum(x["reward_seconds"]) / max(1e-9, sum(x["step_seconds"]))
         lines.append(
             f"| {name} | {x['step_seconds'][0]} | {x['step_seconds'][1:]} | "
             f"{r['steady_step_seconds'][name]} | {share:.0%} |"
         )
+    lines.append("")
+    for key in (k for k in r if k.startswith("ratio_ray")):
+        pair = key.removeprefix("ratio_")
+        a, b = pair.split("_over_")
+        lines.append(
+            f"- **{a} / {b}, mean later step: {r[key]}** (step 0, with Ray start-up: "
+            f"{r[f'ratio_step0_{pair}']}); same student gains: {r[f'same_gains_{pair}']}"
+        )
     lines += [
-        "",
-        f"**Ratio ray / local, mean later step: {r['ratio_ray_over_local']}** "
-        f"(step 0, with Ray start-up: {r['ratio_step0_ray_over_local']}). "
-        f"Same student gains in both runs: {r['same_gains']}.",
         "",
         "## Single student (1 thread, in-process)",
         "",

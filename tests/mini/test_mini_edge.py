@@ -94,7 +94,7 @@ def test_teacher_writes_problems_the_domain_accepts(math_mini) -> None:
             ok += 1
         except Exception:
             pass
-    assert ok / len(outs) >= 0.8
+    assert ok / len(outs) >= 0.7  # measured 89% of 128 (benchmark)
 
 
 def _rl(domain, policy, problems, *, seed, steps):

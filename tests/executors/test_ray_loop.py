@@ -6,8 +6,8 @@ with the timeout lifted must then give exactly the metrics of a run with the ``l
 executor, including the promotion, whose student the driver retrains in-process from its seed
 (``retrained_gain`` must equal the worker-measured ``gain``).
 
-It uses the default soar-mini (seed 7, cached under SOARKIT_CACHE / ~/.cache/soar-kit and shared
-with tests/loop): smaller builds do not learn the teacher format, so no step could start.
+It uses the default soar-mini (cached under SOARKIT_CACHE / ~/.cache/soar-kit and shared with
+tests/loop): smaller builds do not learn the teacher format, so no step could start.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ SMALL = [
     "hardset.size=16",
     "hardset.k=4",
     "model.device=cpu",
-    "teacher.rl.sampling.max_new_tokens=128",  # a whole <question>/<answer> pair, char-level
     "teacher.max_resample_factor=16",
 ]
 RAY = [

@@ -168,9 +168,9 @@ class TeacherUpdater:
                     diff = ref - logp
                     kl = ((torch.exp(diff) - diff - 1.0) * mask).sum() / total_tokens
                     loss = loss + self.kl * kl
-                    kl_sum += float(kl)
+                    kl_sum += float(kl.detach())
                 loss.backward()
-                loss_sum += float(loss)
+                loss_sum += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
             self.optimizer.step()
         return {

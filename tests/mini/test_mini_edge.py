@@ -14,7 +14,8 @@ import random
 
 import pytest
 
-pytestmark = pytest.mark.slow
+# minutes of sampling and RL on the full build: a measurement, run on demand (-m experiment)
+pytestmark = pytest.mark.experiment
 
 K = 32
 TOKENS = 96
@@ -56,7 +57,7 @@ def _counts(domain, policy, backend, problems, *, n=K, seed=0):
 @pytest.mark.xfail(
     reason="measured 2026-11-25 (recipe v2): 16/32 raw level-8 problems hit at least once at "
     "k=32 (pass@1 2%, greedy 0%): chance hits of a guessed total; hard-set mining drops them",
-    strict=False,
+    strict=True,
 )
 def test_built_model_fails_the_hard_set_at_fail_at_k(math_mini) -> None:
     domain, policy, _, backend = math_mini
@@ -67,7 +68,7 @@ def test_built_model_fails_the_hard_set_at_fail_at_k(math_mini) -> None:
 @pytest.mark.xfail(
     reason="measured 2026-11-25 (recipe v2): level-1 pass@1 27% (greedy 42%); the model has "
     "not yet learned to copy every operand from the question",
-    strict=False,
+    strict=True,
 )
 def test_built_model_solves_the_low_levels(math_mini) -> None:
     from soar_kit.hardset import candidate_problems
@@ -124,7 +125,7 @@ def _rl(domain, policy, problems, *, seed, steps):
 @pytest.mark.xfail(
     reason="measured 2026-11-25 (recipe v2): 25 RLOO steps on levels 5-7 left hard-test pass@1 "
     "at chance level (2.1% -> 2.5%); the base model is too weak at the stepping stones",
-    strict=False,
+    strict=True,
 )
 def test_stepping_stones_lift_the_hard_level_but_hard_only_rl_does_not(math_mini) -> None:
     domain, policy, build, backend = math_mini

@@ -51,12 +51,24 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.fixture(scope="module")
+def math_run(tmp_path_factory) -> Path:
+    """One uninterrupted short math run, shared by the tests below."""
+    run_dir = tmp_path_factory.mktemp("math") / "run"
+    out = soarkit(*run_args("math", run_dir))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return run_dir
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("domain", ["math", "code"])
-def test_short_full_loop(domain, tmp_path):
-    run_dir = tmp_path / "run"
-    out = soarkit(*run_args(domain, run_dir))
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+def test_short_full_loop(domain, tmp_path, request):
+    if domain == "math":
+        run_dir = request.getfixturevalue("math_run")
+    else:
+        run_dir = tmp_path / "run"
+        out = soarkit(*run_args(domain, run_dir))
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     rows = metrics(run_dir)
     assert [r["step"] for r in rows] == [0, 1]
     for r in rows:
@@ -77,10 +89,35 @@ def test_short_full_loop(domain, tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_and_resume_continues_identically(tmp_path):
-    straight = tmp_path / "straight"
-    out = soarkit(*run_args("math", straight))
+def test_eval_compares_methods_on_the_hard_test_part(math_run):
+    out = soarkit(
+        "eval",
+        str(math_run),
+        "--seeds",
+        "2",
+        "--samples",
+        "4",
+        "--train-steps",
+        "1",
+        "--method",
+        "base",
+        "--method",
+        "hard-only",
+        "--method",
+        "ps",
+    )
     assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads((math_run / "eval.json").read_text())
+    base = result["results"]["base"]["pass@1"]
+    assert len(base["runs"]) == 2 and 0.0 <= base["mean"] <= 1.0
+    assert set(result["results"]["hard-only"]) == {"pass@1", "pass@4"}
+    promoted = json.loads((math_run / "state.json").read_text()).get("baseline")
+    assert (result["results"]["ps"] is None) == (promoted is None)
+
+
+@pytest.mark.slow
+def test_kill_and_resume_continues_identically(tmp_path, math_run):
+    straight = math_run
 
     killed = tmp_path / "killed"
     proc = subprocess.Popen(
@@ -119,6 +156,45 @@ def test_existing_run_needs_resume(tmp_path):
     out = soarkit("run", "--domain", "math", "--run-dir", str(run_dir))
     assert out.returncode == 2
     assert "already holds a run: pass --resume" in out.stderr
+
+
+def test_domain_that_never_yields_a_valid_problem_fails_clearly(tmp_path):
+    """A teacher whose outputs a domain always rejects: clear error, work so far kept."""
+    from soar_kit.testing_models import tiny_policy
+
+    model_dir = tmp_path / "tiny"
+    policy = tiny_policy(seed=0)
+    policy.model.save_pretrained(model_dir)
+    policy.tokenizer.save_pretrained(model_dir)
+    run_dir = tmp_path / "r"
+    out = soarkit(
+        "run",
+        "--domain",
+        "math",
+        "--model",
+        str(model_dir),
+        "--run-dir",
+        str(run_dir),
+        "--set",
+        "hardset.problem_set=mini:3",
+        "--set",
+        "hardset.size=6",
+        "--set",
+        "hardset.k=2",
+        "--set",
+        "meta.g=2",
+        "--set",
+        "meta.n=2",
+        "--set",
+        "teacher.max_resample_factor=2",
+        "--set",
+        "teacher.rl.sampling.max_new_tokens=8",
+    )
+    assert out.returncode == 1
+    assert "teacher outputs were valid problems after 8 tries" in out.stderr
+    assert "Traceback" not in out.stderr
+    for kept in ("config.toml", "hardset.jsonl", "state.json"):
+        assert (run_dir / kept).exists(), kept
 
 
 def test_missing_hard_set_file_is_a_clear_error(tmp_path):

@@ -37,7 +37,7 @@ from rich.table import Table
 from soar_kit.config import RunConfig, load_config
 from soar_kit.evaluation import KS, load_pq, pass_at_ks
 from soar_kit.generation import SamplingParams
-from soar_kit.hardset import HardSet, candidate_problems, mine_hard_set
+from soar_kit.hardset import HardSet
 from soar_kit.metrics import text_diversity
 from soar_kit.records import Problem
 from soar_kit.runstore import RunStore, atomic_write_text
@@ -138,6 +138,7 @@ def bench_soar_mini(
         load_checkpoint,
         load_policy,
         make_progress,
+        mine_configured_hard_set,
         resolve_components,
         run_soar,
     )
@@ -160,23 +161,8 @@ def bench_soar_mini(
     if hard_path.exists():
         hard = HardSet.load(hard_path, dom)
     else:
-        from soar_kit.loop import problem_set_name
-
-        candidates = candidate_problems(
-            dom,
-            problem_set_name(config, dom),
-            seed=derive_seed(0, "bench-hardset"),
-            size=size.hard_candidates,
-        )
-        hard = mine_hard_set(
-            dom,
-            base,
-            parts.backend,
-            candidates,
-            k=size.k,
-            max_new_tokens=config.student.rl.sampling.max_new_tokens,
-            seed=derive_seed(0, "bench-hardset-sampling"),
-        )
+        with make_progress(console) as progress:
+            hard = mine_configured_hard_set(config, parts, base, progress)
         hard.save(hard_path)
     max_new = config.student.rl.sampling.max_new_tokens
 

@@ -354,12 +354,10 @@ def hardset_cmd(
 
     Use the file in a run with --set hardset.path=FILE.
     """
-    from soar_kit.hardset import candidate_problems, mine_hard_set
     from soar_kit.loop import (
-        derive_seed,
         load_policy,
         make_progress,
-        problem_set_name,
+        mine_configured_hard_set,
         resolve_components,
     )
 
@@ -376,26 +374,12 @@ def hardset_cmd(
         },
     )
     parts = resolve_components(config)
-    name = problem_set_name(config, parts.domain)
-    candidates = candidate_problems(
-        parts.domain, name, seed=derive_seed(config.seed, "hardset"), size=config.hardset.size
-    )
     with make_progress(console) as progress:
         policy = load_policy(parts.source, config, parts.domain, config.model.name)
-        task = progress.add_task(f"fail@{config.hardset.k} on {name}", total=len(candidates))
-        hard = mine_hard_set(
-            parts.domain,
-            policy,
-            parts.backend,
-            candidates,
-            k=config.hardset.k,
-            max_new_tokens=config.student.rl.sampling.max_new_tokens,
-            seed=derive_seed(config.seed, "hardset-sampling"),
-            on_progress=lambda n: progress.advance(task, n),
-        )
+        hard = mine_configured_hard_set(config, parts, policy, progress)
     hard.save(out)
     console.print(
-        f"{len(hard.train) + len(hard.test)} of {len(candidates)} problems are fail@{hard.k}: "
+        f"{len(hard.train) + len(hard.test)} of {hard.mined_from} problems are fail@{hard.k}: "
         f"{len(hard.train)} train, {len(hard.test)} test -> {out}"
     )
 

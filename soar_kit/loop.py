@@ -409,6 +409,29 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     return run_dir
 
 
+def mine_configured_hard_set(
+    config: RunConfig, parts: Components, policy: Policy, progress: Progress
+) -> HardSet:
+    """The fail@k hard set that ``config.hardset`` describes, mined with ``policy``."""
+    name = problem_set_name(config, parts.domain)
+    candidates = candidate_problems(
+        parts.domain, name, seed=derive_seed(config.seed, "hardset"), size=config.hardset.size
+    )
+    task = progress.add_task(f"mining fail@{config.hardset.k} on {name}", total=len(candidates))
+    hard = mine_hard_set(
+        parts.domain,
+        policy,
+        parts.backend,
+        candidates,
+        k=config.hardset.k,
+        max_new_tokens=config.student.rl.sampling.max_new_tokens,
+        seed=derive_seed(config.seed, "hardset-sampling"),
+        on_progress=lambda n: progress.advance(task, n),
+    )
+    progress.remove_task(task)
+    return hard
+
+
 @contextmanager
 def _closing(executor: Executor) -> Iterator[Executor]:
     try:
@@ -430,22 +453,7 @@ def _hard_set(
         return HardSet.load(config.hardset.path, domain)
     if state["hardset"] and store.hardset_path.exists():
         return HardSet.load(store.hardset_path, domain)
-    name = problem_set_name(config, domain)
-    candidates = candidate_problems(
-        domain, name, seed=derive_seed(config.seed, "hardset"), size=config.hardset.size
-    )
-    task = progress.add_task(f"mining fail@{config.hardset.k} hard set", total=len(candidates))
-    hard = mine_hard_set(
-        domain,
-        base,
-        parts.backend,
-        candidates,
-        k=config.hardset.k,
-        max_new_tokens=config.student.rl.sampling.max_new_tokens,
-        seed=derive_seed(config.seed, "hardset-sampling"),
-        on_progress=lambda n: progress.advance(task, n),
-    )
-    progress.remove_task(task)
+    hard = mine_configured_hard_set(config, parts, base, progress)
     hard.save(store.hardset_path)
     state["hardset"] = True
     store.commit_state(state)

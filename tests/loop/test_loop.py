@@ -210,3 +210,37 @@ def test_missing_hard_set_file_is_a_clear_error(tmp_path):
     assert out.returncode == 2
     assert "nope.jsonl does not exist" in out.stderr
     assert (tmp_path / "r" / "config.toml").exists()  # what was written is kept
+
+
+def test_hardset_command_mines_and_splits(tmp_path):
+    """`soarkit hardset` with a real (random, so always failing) tiny model: all 6 are hard."""
+    from soar_kit.testing_models import tiny_policy
+
+    model_dir = tmp_path / "tiny"
+    policy = tiny_policy(seed=1)
+    policy.model.save_pretrained(model_dir)
+    policy.tokenizer.save_pretrained(model_dir)
+    out_file = tmp_path / "hard.jsonl"
+    out = soarkit(
+        "hardset",
+        "--domain",
+        "math",
+        "--model",
+        str(model_dir),
+        "--problem-set",
+        "mini:3",
+        "--size",
+        "6",
+        "--k",
+        "2",
+        "--out",
+        str(out_file),
+        "--set",
+        "student.rl.sampling.max_new_tokens=8",
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert [r["split"] for r in rows].count("train") == 3
+    assert [r["split"] for r in rows].count("test") == 3
+    assert len({r["id"] for r in rows}) == 6 and all(r["k"] == 2 for r in rows)
+    assert "6 of 6 problems are fail@2" in out.stdout

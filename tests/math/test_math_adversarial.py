@@ -9,6 +9,8 @@ try to create a marker file, and the test checks it never appears.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -198,7 +200,9 @@ def test_a_crashed_helper_is_invalid_not_timeout_and_is_replaced() -> None:
     verifier = Verifier(timeout=20.0, pool=pool)
     assert verifier.compare("x+1", "1+x").equal  # starts the helper
     helper = pool._idle[0]
-    # die mid-request, as if SymPy had segfaulted on this input
+    # die mid-request, as if SymPy had segfaulted on this input: the helper is stopped first so
+    # it cannot answer before the kill lands, however fast the machine is
+    os.kill(helper.proc.pid, signal.SIGSTOP)
     threading.Timer(0.3, helper.proc.kill).start()
     start = time.perf_counter()
     check = verifier.compare("(x+1)^{300}", "(x+1)^{299}(x+1)+1")

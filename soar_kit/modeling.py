@@ -53,9 +53,13 @@ def materialize_(model: Any) -> Any:
     """
     import torch
 
+    seen: set[int] = set()  # tied weights are one Parameter in two modules: clone it once
     with torch.no_grad():
         for module in model.modules():
             for _name, p in list(module.named_parameters(recurse=False)):
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
                 p.data = p.data.clone()
             for name, b in list(module.named_buffers(recurse=False)):
                 if b is not None:

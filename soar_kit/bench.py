@@ -36,6 +36,7 @@ from rich.table import Table
 
 from soar_kit.config import RunConfig, load_config
 from soar_kit.evaluation import KS, load_pq, pass_at_ks
+from soar_kit.executors import train_on
 from soar_kit.generation import SamplingParams
 from soar_kit.hardset import HardSet
 from soar_kit.metrics import text_diversity
@@ -168,14 +169,7 @@ def bench_soar_mini(
 
     def train(problems: list[Problem], seed: int) -> None:
         settings = config.student.rl.model_copy(update={"steps": size.train_steps})
-        parts.trainer.train(
-            base,
-            problems,
-            prompt=dom.student_prompt,
-            reward=lambda p, c: dom.verify(p, c).reward,
-            settings=settings,
-            seed=seed,
-        )
+        train_on(dom, parts.trainer, base, problems, settings, seed)
 
     def score(seed: int) -> dict[str, float]:
         return pass_at_ks(

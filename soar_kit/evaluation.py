@@ -27,6 +27,7 @@ from rich.table import Table
 
 from soar_kit.config import RunConfig, load_config
 from soar_kit.errors import InvalidInput
+from soar_kit.executors import train_on
 from soar_kit.generation import SamplingParams
 from soar_kit.hardset import HardSet, success_counts
 from soar_kit.metrics import mean_pass_at_k
@@ -57,8 +58,12 @@ def pass_at_ks(
     samples: int,
     max_new_tokens: int,
     seed: int,
+    top_p: float = 1.0,
 ) -> dict[str, float]:
-    params = SamplingParams(n=samples, temperature=1.0, max_new_tokens=max_new_tokens, seed=seed)
+    """Unbiased pass@k for every k in KS up to ``samples``, sampling at temperature 1."""
+    params = SamplingParams(
+        n=samples, temperature=1.0, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed
+    )
     counts = success_counts(domain, policy, backend, problems, params)
     pairs = [(samples, c) for c in counts]
     return {f"pass@{k}": mean_pass_at_k(pairs, k) for k in KS if k <= samples}
@@ -105,14 +110,7 @@ def evaluate_run(
 
     def train(problems: list[Problem], seed: int, n_steps: int = steps) -> None:
         settings = config.student.rl.model_copy(update={"steps": n_steps})
-        parts.trainer.train(
-            base,
-            problems,
-            prompt=domain.student_prompt,
-            reward=lambda p, c: domain.verify(p, c).reward,
-            settings=settings,
-            seed=seed,
-        )
+        train_on(domain, parts.trainer, base, problems, settings, seed)
 
     def plan_base(seed: int) -> bool:
         restore_state(base.model, base_state)

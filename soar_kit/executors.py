@@ -22,11 +22,11 @@ from soar_kit.generation import SamplingParams
 from soar_kit.records import Problem
 
 if TYPE_CHECKING:
-    from soar_kit.config import RunConfig
+    from soar_kit.config import RLConfig, RunConfig
     from soar_kit.domain import Domain
     from soar_kit.generation import GenerationBackend
     from soar_kit.models import Policy
-    from soar_kit.training import StudentTrainer
+    from soar_kit.training import StudentTrainer, TrainStats
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,25 @@ def greedy_accuracy(
     return sum(counts) / len(counts) if counts else 0.0
 
 
+def train_on(
+    domain: Domain,
+    trainer: StudentTrainer,
+    policy: Policy,
+    problems: Sequence[Problem],
+    settings: RLConfig,
+    seed: int,
+) -> TrainStats:
+    """RL on ``problems`` with the domain's student prompt and verifier reward (SOAR.md step 2)."""
+    return trainer.train(
+        policy,
+        list(problems),
+        prompt=domain.student_prompt,
+        reward=lambda p, c: domain.verify(p, c).reward,
+        settings=settings,
+        seed=seed,
+    )
+
+
 def train_student(
     job: StudentJob,
     *,
@@ -126,14 +145,7 @@ def train_student(
     from soar_kit.modeling import restore_state
 
     restore_state(student.model, baseline_state)
-    stats = trainer.train(
-        student,
-        list(job.problems),
-        prompt=domain.student_prompt,
-        reward=lambda p, c: domain.verify(p, c).reward,
-        settings=config.student.rl,
-        seed=job.seed,
-    )
+    stats = train_on(domain, trainer, student, job.problems, config.student.rl, job.seed)
     acc = greedy_accuracy(domain, student, backend, qr, config.student.rl.sampling.max_new_tokens)
     return StudentResult(acc, tuple(float(x) for x in stats.mean_reward))
 

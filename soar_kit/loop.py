@@ -50,7 +50,7 @@ from soar_kit.executors import (
 )
 from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.hardset import MINI_PREFIX, HardSet, candidate_problems, mine_hard_set, success_counts
-from soar_kit.metrics import mean_pass_at_k, moving_average, text_diversity
+from soar_kit.metrics import moving_average, text_diversity
 from soar_kit.models import ModelSource, Policy, pick_source
 from soar_kit.plugins import get_manager
 from soar_kit.records import Problem
@@ -588,25 +588,25 @@ def _final_eval(
     progress: Progress,
 ) -> dict[str, Any]:
     """Greedy accuracy and pass@k on the hard test part: base student vs promoted student."""
+    from soar_kit.evaluation import pass_at_ks
     from soar_kit.modeling import restore_state
 
-    samples = 32
-    ks = [k for k in (1, 4, 8, 16, 32) if k <= samples]
     sampling = config.student.rl.sampling
-    params = SamplingParams(
-        n=samples,
-        temperature=1.0,
-        top_p=sampling.top_p,
-        max_new_tokens=sampling.max_new_tokens,
-        seed=derive_seed(config.seed, "final-eval"),
-    )
     out: dict[str, Any] = {"hard_train": len(hard.train), "hard_test": len(hard.test)}
     task = progress.add_task("evaluating on hard test", total=2)
     for label, weights in (("base", base_state), ("promoted", baseline_state)):
         restore_state(student.model, weights)
-        counts = success_counts(parts.domain, student, parts.backend, hard.test, params)
-        pairs = [(samples, c) for c in counts]
-        out[label] = {f"pass@{k}": round(mean_pass_at_k(pairs, k), 4) for k in ks}
+        scores = pass_at_ks(
+            parts.domain,
+            student,
+            parts.backend,
+            hard.test,
+            samples=32,
+            max_new_tokens=sampling.max_new_tokens,
+            seed=derive_seed(config.seed, "final-eval"),
+            top_p=sampling.top_p,
+        )
+        out[label] = {k: round(v, 4) for k, v in scores.items()}
         progress.advance(task)
     progress.remove_task(task)
     return out

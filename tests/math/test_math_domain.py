@@ -121,6 +121,8 @@ def test_domain_pickles_for_worker_processes(domain: MathDomain) -> None:
 
 
 def test_mini_world(domain: MathDomain) -> None:
+    from soarkit_math import mini
+
     world = domain.mini_world()
     assert 1 <= world.hard_level <= world.levels
     for level in range(1, world.levels + 1):
@@ -131,7 +133,8 @@ def test_mini_world(domain: MathDomain) -> None:
         assert a.data["level"] == level
         solved = world.solution(a)
         assert domain.verify(a, solved).correct
-        assert solved.count("=") == level  # one running-total step per operation
+        assert solved.count("=") == mini.OPERATIONS  # one running-total step per operation
+        assert a.question.count("-") == level - 1  # the level counts the subtractions
     with pytest.raises(ValueError):
         world.make_problem(world.levels + 1, random.Random(0))
 
@@ -147,3 +150,39 @@ def test_problem_from_json_math_format(domain: MathDomain) -> None:
         domain.problem_from_json({"problem": "Q", "solution": "no box"})
     serialised = json.loads(p.model_dump_json())
     assert domain.problem_from_json(serialised) == p
+
+
+def test_mini_answers_are_ordered_running_totals(domain: MathDomain) -> None:
+    from soarkit_math import mini
+
+    p = mini.make_problem(3, random.Random(4))
+    totals = p.answer.split(",")
+    assert len(totals) == mini.OPERATIONS
+    assert domain.verify(p, mini.solution(p)).correct
+    # the general verifier reads a list as a set; running totals are a sequence
+    swapped = ",".join([totals[1], totals[0], *totals[2:]])
+    if swapped != p.answer:
+        assert not domain.verify(p, f"\\boxed{{{swapped}}}").correct
+    assert not domain.verify(p, f"\\boxed{{{p.answer},{totals[-1]}}}").correct  # a repeat
+    assert not domain.verify(p, f"\\boxed{{{totals[-1]}}}").correct  # the final total alone
+    assert domain.verify(p, "\\boxed{" + ", ".join(totals) + "}").correct  # spaces are fine
+
+
+def test_teacher_mini_questions_carry_level_and_answer_check(domain: MathDomain) -> None:
+    from soarkit_math import mini
+
+    p = mini.make_problem(5, random.Random(2))
+    text = f"<question>{p.question}</question><answer>\\boxed{{1,2,3,4,5}}</answer>"
+    posed = domain.parse_teacher_output(text, problem_id="t")
+    assert posed.data == {"level": 5, "family": "mini", "teacher_answer_correct": False}
+    assert posed.answer == "1,2,3,4,5"  # the paper's rule: the teacher's own answer
+    solver = domain.with_options({"answers": "solver"})
+    fixed = solver.parse_teacher_output(text, problem_id="t")
+    assert fixed.answer == p.answer
+    assert fixed.data["teacher_answer_correct"] is False  # still reports the teacher's miss
+    other = solver.parse_teacher_output(
+        "<question>What is 1+1?</question><answer>\\boxed{3}</answer>", problem_id="u"
+    )
+    assert other.answer == "3" and other.data == {}  # no solver for it: the teacher's stands
+    with pytest.raises(InvalidInput, match="answers"):
+        domain.with_options({"answers": "oracle"})

@@ -15,11 +15,15 @@ from soar_kit.records import Problem, Verdict
 from soarkit_math import files, mini, problems
 from soarkit_math.extract import final_answer, last_boxed, teacher_fields
 from soarkit_math.normalize import strip_math
-from soarkit_math.verifier import DEFAULT_TIMEOUT_S, Verifier
+from soarkit_math.verifier import DEFAULT_TIMEOUT_S, Check, Verifier
 
 #: Kept short on purpose: the tiny ``soar-mini`` model sees these in front of everything.
 TEACHER_PROMPT = "Write a new math problem: <question>...</question><answer>\\boxed{...}</answer>"
-STUDENT_SUFFIX = "\nPut the final answer in \\boxed{}."
+#: The instruction comes *before* the question, so the question's last characters sit right
+#: before the solution: a character model copies operands over a few characters instead of
+#: across the instruction (measured on soar-mini: level-1 greedy accuracy 42 % with the
+#: instruction after the question, 100 % with it before, same budget).
+STUDENT_PREFIX = "Put the final answer in \\boxed{}.\n"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,10 @@ class MathOptions:
     ``require_boxed``: only a ``\\boxed{}`` answer can be correct (the paper's rule); if false,
     an ``<answer>`` tag or "The answer is ..." also counts, rewarded as ``reward_correct``.
     ``files``: extra problem sets from MATH-format files, ``{name: path}``.
+    ``answers``: whose answer a teacher-written problem carries. ``"teacher"`` (the paper's
+    rule): the teacher's own, often wrong. ``"solver"``: where the domain can compute the answer
+    itself (today: soar-mini's running-total chains), the computed one replaces the teacher's,
+    so a teacher is judged only on which questions it poses (DESIGN.md suggests comparing both).
     """
 
     reward_correct: float = 1.2
@@ -38,6 +46,7 @@ class MathOptions:
     require_boxed: bool = True
     timeout: float = DEFAULT_TIMEOUT_S
     files: Mapping[str, str] | None = None
+    answers: str = "teacher"
 
 
 @lru_cache(maxsize=8)
@@ -55,6 +64,14 @@ def _mentions(text: str, reference: str) -> bool:
         if re.search(pattern, text):
             return True
     return False
+
+
+def _int_list(text: str) -> list[int] | None:
+    """``"12, 9,-3"`` -> ``[12, 9, -3]``; None unless every item is a plain integer."""
+    items = [t.strip() for t in text.split(",")]
+    if not all(re.fullmatch(r"[+-]?\d{1,12}", t) for t in items):
+        return None
+    return [int(t) for t in items]
 
 
 class MathDomain(Domain):
@@ -101,6 +118,10 @@ class MathDomain(Domain):
                     values[key] = float(values[key])
             if "require_boxed" in values and not isinstance(values["require_boxed"], bool):
                 raise ValueError("require_boxed must be true or false")
+            if values.get("answers", "teacher") not in ("teacher", "solver"):
+                raise ValueError(
+                    f"answers must be 'teacher' or 'solver', got {values['answers']!r}"
+                )
             if "files" in values and values["files"] is not None:
                 values["files"] = {str(k): str(v) for k, v in dict(values["files"]).items()}
         except (TypeError, ValueError) as exc:
@@ -129,13 +150,28 @@ class MathDomain(Domain):
             raise ProblemRejected("answer timeout")
         if not check.equal:
             raise ProblemRejected("answer unparseable")
+        data: dict[str, Any] = {}
+        chain = mini.chain_of(question)
+        if chain is not None:
+            # a mini-world question: its level is known (reports show what the teacher poses)
+            # and its true answer can be computed without evaluating any model text
+            data = {"level": mini.level_of(chain), "family": "mini"}
+            truth = ",".join(str(t) for t in mini.running_totals(chain))
+            data["teacher_answer_correct"] = _int_list(answer) == _int_list(truth)
+            if self.options.answers == "solver":
+                answer = truth
         return Problem(
-            id=problem_id, question=question, answer=answer, domain=self.name, source="teacher"
+            id=problem_id,
+            question=question,
+            answer=answer,
+            domain=self.name,
+            source="teacher",
+            data=data,
         )
 
     # -- student ----------------------------------------------------------------------------
     def student_prompt(self, problem: Problem) -> str:
-        return problem.question + STUDENT_SUFFIX
+        return STUDENT_PREFIX + problem.question + "\n"
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
         """Shaped reward (SOAR.md): boxed+correct / boxed, reference in text / boxed / none."""
@@ -154,7 +190,7 @@ class MathDomain(Domain):
                                 reason=f"correct ({found[1]}, not boxed)",
                             )
                 return Verdict(correct=False, reward=o.reward_unboxed, reason="nothing boxed")
-            check = self.verifier.compare(problem.answer, boxed.content)
+            check = self._compare(problem, boxed.content)
             if check.equal:
                 return Verdict(correct=True, reward=o.reward_correct, reason="correct")
             outside = completion[: boxed.start] + " " + completion[boxed.end :]
@@ -174,6 +210,20 @@ class MathDomain(Domain):
                 reward=o.reward_unboxed,
                 reason=f"verifier error: {type(exc).__name__}",
             )
+
+    def _compare(self, problem: Problem, pred: str) -> Check:
+        """The verifier's comparison, except for soar-mini's running totals: an *ordered* list.
+
+        The general verifier reads ``12,9,17`` as a set (right for MATH's "all solutions"
+        answers), which would accept ``9,12,17`` or drop a repeated total; a running total is
+        a sequence. Comparing integer lists directly is also ~1000x cheaper than a SymPy call,
+        which matters because RL verifies every sample.
+        """
+        if problem.data.get("family") == "mini":
+            want, got = _int_list(problem.answer), _int_list(pred)
+            if want is not None:
+                return Check("equal" if want == got else "different")
+        return self.verifier.compare(problem.answer, pred)
 
     # -- problem sets -------------------------------------------------------------------------
     def problem_sets(self) -> Mapping[str, ProblemSet]:

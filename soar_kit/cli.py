@@ -414,6 +414,53 @@ def eval_cmd(
     )
 
 
+@cli.group("mini")
+def mini_group() -> None:
+    """The embedded soar-mini model: build it from its corpus, or see where it comes from."""
+
+
+@mini_group.command("build")
+@click.option("--domain", "domain_name", default="math", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Build seed (corpus, init, batches).")
+@click.option("--force", is_flag=True, help="Build anew even if the cache or package has it.")
+@click.option(
+    "--ship", is_flag=True, help="Copy the build into the package (soar_kit/mini/shipped/)."
+)
+def mini_build_cmd(domain_name: str, seed: int, force: bool, ship: bool) -> None:
+    """Build soar-mini for a domain from scratch (deterministic in the seed), with progress."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from soar_kit.mini import build_or_load
+    from soar_kit.mini.build import ship as ship_build
+    from soar_kit.mini.corpus import MiniRecipe
+
+    domain = get_manager().domain(domain_name)
+    steps = MiniRecipe().steps
+    with Progress(
+        TextColumn("[bold]soar-mini[/] pretraining"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps, loss {task.fields[loss]:.3f}"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("build", total=steps, loss=float("nan"))
+        build = build_or_load(
+            domain,
+            seed=seed,
+            force=force,
+            on_step=lambda step, loss: progress.update(task, completed=step, loss=loss),
+        )
+    meta = build.meta
+    how = "built now" if build.built else "already built"
+    console.print(
+        f"soar-mini for {domain_name} ({how}): {meta['params']:,} parameters, "
+        f"{meta['pretrain']['cpu_seconds']:.0f} CPU-s of pretraining, final loss "
+        f"{meta['pretrain']['final_loss']:.3f}\n  {build.path}"
+    )
+    if ship:
+        console.print(f"shipped: {ship_build(build)}")
+
+
 @cli.group("bench")
 def bench_group() -> None:
     """Benchmarks that reproduce the paper's comparisons."""

@@ -27,8 +27,21 @@ from soar_kit.mini.model import count_params, make_model, pretrain
 from soar_kit.mini.tokenizer import build_char_tokenizer
 
 CACHE_ENV = "SOARKIT_CACHE"
+#: Set to 0 to ignore the builds shipped with the package and always build (or use the cache).
+SHIPPED_ENV = "SOARKIT_MINI_SHIPPED"
 #: Written last into a build folder; its presence marks a complete entry.
 META_FILE = "soar-mini.json"
+
+
+def shipped_root() -> Path:
+    """Pre-built entries that ship inside the package (same layout as the cache).
+
+    The default recipe needs ~10 CPU-minutes of pretraining; shipping its result (about 2 MB
+    per domain) makes the first ``soarkit run`` start at once. A shipped entry is used only when
+    its key matches the one computed now (recipe, seed and corpus text), so a changed domain or
+    recipe silently falls back to a real build instead of loading stale weights.
+    """
+    return Path(__file__).parent / "shipped"
 
 
 def cache_root() -> Path:
@@ -72,20 +85,27 @@ def build_or_load(
     seed: int = 0,
     recipe: MiniRecipe | None = None,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    force: bool = False,
 ) -> MiniBuild:
-    """soar-mini for ``domain``: from the cache if present, else built (and cached) now."""
+    """soar-mini for ``domain``: from the cache or the shipped builds if present, else built
+    (and cached) now. ``force`` builds anew whatever exists, replacing the cache entry."""
     world, resolved, corpus = _plan(domain, recipe, seed)
     key = recipe_key(domain.name, resolved, corpus, seed)
     path = cache_root() / f"{domain.name}-{key}"
-    if (path / META_FILE).is_file():
-        return _load(path, built=False)
+    if not force:
+        if (path / META_FILE).is_file():
+            return _load(path, built=False)
+        shipped = shipped_root() / path.name
+        if os.environ.get(SHIPPED_ENV, "1") != "0" and (shipped / META_FILE).is_file():
+            return _load(shipped, built=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{domain.name}-{key}.", dir=path.parent))
     try:
         start = time.perf_counter()
         tokenizer = build_char_tokenizer()
         model = make_model(resolved, tokenizer, seed)
-        stats = pretrain(model, tokenizer, corpus.texts, resolved, seed, log=log)
+        stats = pretrain(model, tokenizer, corpus.texts, resolved, seed, log=log, on_step=on_step)
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         meta = _meta(
@@ -93,8 +113,9 @@ def build_or_load(
         )
         (tmp / "corpus-sample.txt").write_text("\n----\n".join(corpus.texts[:40]) + "\n")
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        if path.exists() and not (path / META_FILE).is_file():
-            # only complete entries are ever renamed into place, so this is foreign junk
+        if path.exists() and (force or not (path / META_FILE).is_file()):
+            # only complete entries are ever renamed into place, so without the metadata file
+            # this is foreign junk; with --force the old entry is replaced on purpose
             shutil.rmtree(path)
         try:
             os.replace(tmp, path)  # atomic: the entry appears complete or not at all
@@ -105,6 +126,30 @@ def build_or_load(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return _load(path, built=True)
+
+
+def ship(build: MiniBuild) -> Path:
+    """Copy a complete build into :func:`shipped_root` (what ``soarkit mini build --ship`` does).
+
+    Only the files needed to load it travel (weights, configs, tokenizer, metadata); the copy is
+    made beside the target and renamed into place, like a cache entry.
+    """
+    if not (build.path / META_FILE).is_file():
+        raise SoarKitError(f"soar-mini: {build.path} is not a complete build")
+    target = shipped_root() / build.path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        for f in sorted(build.path.iterdir()):
+            if f.is_file() and f.name != "corpus-sample.txt":
+                shutil.copy2(f, tmp / f.name)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _meta(domain, world, recipe, corpus, seed, key, model, stats, seconds):  # type: ignore[no-untyped-def]

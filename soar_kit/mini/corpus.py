@@ -36,15 +36,18 @@ class MiniRecipe:
     """
 
     #: Bump when the builder changes in a way that changes the weights.
-    version: int = 2
+    version: int = 4
     #: Number of training texts in the corpus.
-    texts: int = 20_000
+    texts: int = 200_000
     #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level // 2``:
     #: the stepping stones are the levels between it and the hard level).
     solved_levels: int | None = None
     #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
     #: and below the hard level); small, so the model is only partly right there.
-    stone_share: float = 0.08
+    stone_share: float = 0.12
+    #: Solved levels are drawn with weight proportional to the level: longer chains need more
+    #: examples (the operand of step k is fetched from further back), short ones are learnt fast.
+    level_weighting: str = "linear"
     #: Share of all texts that are teacher demonstrations (questions at every level).
     teacher_share: float = 0.15
     #: Chance that a teacher demonstration above the solved levels (and below the hard level)
@@ -52,16 +55,16 @@ class MiniRecipe:
     #: Hard-level demonstrations never carry the true answer.
     teacher_stone_truth: float = 0.3
     # -- model ---------------------------------------------------------------------------------
-    hidden: int = 96
-    layers: int = 3
-    heads: int = 4
+    hidden: int = 128
+    layers: int = 2
+    heads: int = 8
     ffn: int = 384
     context: int = 512
     # -- pretraining ---------------------------------------------------------------------------
-    steps: int = 1100
-    batch: int = 16
-    lr: float = 2e-3
-    warmup: int = 50
+    steps: int = 2400
+    batch: int = 64
+    lr: float = 3e-3
+    warmup: int = 100
     weight_decay: float = 0.01
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -192,11 +195,21 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
             if stones and rng.random() < recipe.stone_share:
                 level = rng.choice(stones)
             else:
-                level = rng.choice(solved)
+                level = rng.choices(solved, weights=_weights(solved, recipe.level_weighting))[0]
             p = world.make_problem(level, rng)
             texts.append(domain.student_prompt(p) + world.solution(p))
             kinds.append(("student", level))
     return Corpus(texts, kinds, template, form)
+
+
+def _weights(levels: list[int], how: str) -> list[float]:
+    if how == "uniform":
+        return [1.0] * len(levels)
+    if how == "linear":
+        return [float(lv) for lv in levels]
+    raise SoarKitError(
+        f"soar-mini recipe: level_weighting must be 'uniform' or 'linear', got {how!r}"
+    )
 
 
 def recipe_key(domain_name: str, recipe: MiniRecipe, corpus: Corpus, seed: int) -> str:

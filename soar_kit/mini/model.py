@@ -58,6 +58,7 @@ def pretrain(
     seed: int,
     *,
     log: Callable[[str], None] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Next-character prediction on ``texts`` (each ended by ``<eos>``); returns train stats.
 
@@ -117,6 +118,8 @@ def pretrain(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(float(out.loss.detach()))
+        if on_step is not None:
+            on_step(step + 1, losses[-1])
         if log and (step % 50 == 0 or step == recipe.steps - 1):
             log(f"step {step:4d}  loss {losses[-1]:.4f}  {time.perf_counter() - start:.0f}s")
     model.eval()

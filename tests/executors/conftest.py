@@ -25,7 +25,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     os.environ[CACHE_ENV] = old or str(tmp_path_factory.mktemp("soarkit-cache"))
     try:
         domain = get_manager().domain("math")
-        recipe = MiniRecipe(texts=3000, steps=120, hidden=64, layers=2, ffn=256, context=256)
+        recipe = MiniRecipe(
+            texts=3000, steps=120, batch=16, hidden=64, layers=2, heads=4, ffn=256, context=256
+        )
         build = build_or_load(domain, recipe=recipe)
     finally:
         if old is None:

@@ -64,3 +64,75 @@ def test_stale_partial_entry_without_metadata_is_rebuilt(toy, tiny_recipe, mini_
     # the folder exists but has no metadata (written last): it is not trusted, but rebuilt
     rebuilt = build_or_load(toy, seed=0, recipe=tiny_recipe)
     assert rebuilt.built and not (path / "junk").exists()
+
+
+def test_shipped_build_is_used_only_when_its_key_matches(
+    toy, tiny_recipe, tmp_path, monkeypatch
+) -> None:
+    from dataclasses import replace
+
+    monkeypatch.setattr(build_mod, "shipped_root", lambda: tmp_path / "shipped")
+    monkeypatch.setenv("SOARKIT_CACHE", str(tmp_path / "a"))
+    made = build_or_load(toy, seed=0, recipe=tiny_recipe)
+    shipped = build_mod.ship(made)
+    assert shipped == tmp_path / "shipped" / made.path.name
+    assert (shipped / build_mod.META_FILE).is_file()
+    assert not (shipped / "corpus-sample.txt").exists()  # only what loading needs travels
+
+    monkeypatch.setenv("SOARKIT_CACHE", str(tmp_path / "empty"))
+    loaded = build_or_load(toy, seed=0, recipe=tiny_recipe)
+    assert not loaded.built and loaded.path == shipped
+    w0, w1 = _weights(made.model), _weights(loaded.model)
+    assert all(torch.equal(w0[k], w1[k]) for k in w0)
+    assert not (tmp_path / "empty").exists()  # nothing was built
+
+    # another recipe has another key: the shipped weights are not used for it
+    other = build_or_load(toy, seed=0, recipe=replace(tiny_recipe, steps=9))
+    assert other.built and other.path.parent == tmp_path / "empty" / "soar-mini"
+
+    # opt out: build even though a shipped entry matches
+    monkeypatch.setenv("SOARKIT_MINI_SHIPPED", "0")
+    monkeypatch.setenv("SOARKIT_CACHE", str(tmp_path / "fresh"))
+    assert build_or_load(toy, seed=0, recipe=tiny_recipe).built
+
+
+def test_force_rebuilds_over_a_cached_entry(toy, tiny_recipe, mini_cache) -> None:
+    first = build_or_load(toy, seed=0, recipe=tiny_recipe)
+    again = build_or_load(toy, seed=0, recipe=tiny_recipe, force=True)
+    assert again.built and again.path == first.path
+    assert (again.path / build_mod.META_FILE).is_file()
+
+
+def test_shipped_math_model_matches_the_default_recipe() -> None:
+    """The weights in the package are what the default recipe builds (same key), so a fresh
+    clone loads them instead of spending ~20 CPU-minutes; a recipe or domain change that forgets
+    to re-ship falls back to a real build (and this test says so)."""
+    from soar_kit.plugins import get_manager
+
+    domain = get_manager().domain("math")
+    expected = build_mod.shipped_root() / entry_path(domain).name
+    assert (expected / build_mod.META_FILE).is_file(), (
+        f"no shipped soar-mini for the default math recipe ({expected.name}); run "
+        "`soarkit mini build --domain math --ship`"
+    )
+
+
+def test_cli_mini_build_reports_the_shipped_model() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "soar_kit", "mini", "build", "--domain", "math"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "already built" in out.stdout and "parameters" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "soar_kit", "mini", "build", "--domain", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode != 0 and "nope" in bad.stderr

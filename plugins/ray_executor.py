@@ -221,8 +221,7 @@ class RayExecutor(Executor):
                     if not _is_worker_death(exc):
                         self._stop_workers()
                         raise RayExecutorError(
-                            f"{_describe(ctx, jobs[i])} failed in its Ray worker: "
-                            f"{_last_line(exc)}"
+                            f"{_describe(ctx, jobs[i])} failed in its Ray worker: {_last_line(exc)}"
                         ) from exc
                     attempts[i] += 1
                     self.retries += 1

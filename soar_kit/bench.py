@@ -51,16 +51,16 @@ class BenchSize:
     """How big the comparison is; ``quick`` checks the machinery in a few minutes."""
 
     seeds: int = 3
-    outer_steps: int = 6
+    outer_steps: int = 3
     g: int = 4
     n: int = 16
-    r: int = 2
+    r: int = 1
     qr_size: int = 16
     inner_steps: int = 10
-    hard_candidates: int = 96
+    hard_candidates: int = 64
     k: int = 32
     questions: int = 64  # questions sampled from each teacher for the *-T methods
-    train_steps: int = 20  # per phase, for every trained method
+    train_steps: int = 15  # per phase, for every trained method
     samples: int = 32
 
     @classmethod
@@ -140,6 +140,7 @@ def bench_soar_mini(
         load_policy,
         make_progress,
         mine_configured_hard_set,
+        posed_summary,
         resolve_components,
         run_soar,
     )
@@ -253,6 +254,8 @@ def bench_soar_mini(
                 result["diversity"][method] = diversity(
                     [q.question for q in questions], config.meta.diversity
                 )
+                # where the domain knows them: levels posed, teacher answers right
+                result.setdefault("posed", {})[method] = posed_summary(questions)
                 restore_state(base.model, base_state)
                 train(questions, derive_seed(s, method, 1))
                 train(list(hard.train), derive_seed(s, method, 2))

@@ -43,7 +43,7 @@ class SamplingConfig(_Section):
     temperature: float = Field(1.0, ge=0.0, description="0 means greedy.")
     top_p: float = Field(1.0, gt=0.0, le=1.0)
     max_new_tokens: int = Field(
-        96, ge=1, description="soar-mini is character-level: 96 chars. Paper: 1024 for MATH."
+        112, ge=1, description="soar-mini is character-level: 112 chars. Paper: 1024 for MATH."
     )
 
 
@@ -65,7 +65,10 @@ class RLConfig(_Section):
 
 class StudentConfig(_Section):
     trainer: str = Field("rloo", description="Registered student trainer name.")
-    rl: RLConfig = Field(default_factory=RLConfig)
+    rl: RLConfig = Field(
+        # sized for soar-mini on 2 cores: 15 steps of 8 prompts x 4 samples per student
+        default_factory=lambda: RLConfig(lr=2e-4, steps=15, group_size=4)
+    )
 
 
 class TeacherConfig(_Section):
@@ -77,7 +80,7 @@ class TeacherConfig(_Section):
             group_size=4,
             batch_size=4,
             # a teacher writes question and answer: twice the student's budget
-            sampling=SamplingConfig(max_new_tokens=160),
+            sampling=SamplingConfig(max_new_tokens=192),
         )
     )
     max_resample_factor: int = Field(
@@ -88,11 +91,17 @@ class TeacherConfig(_Section):
 class MetaConfig(_Section):
     """The SOAR outer loop (SOAR.md, 'Outer loop' and 'Promotion')."""
 
-    outer_steps: int = Field(6, ge=1, description="Paper: 200.")
+    outer_steps: int = Field(4, ge=1, description="Paper: 200.")
     g: int = Field(4, ge=2, description="Datasets per outer step (RLOO group). Paper: 4.")
     n: int = Field(16, ge=1, description="Problems per dataset. Paper: 64.")
-    r: int = Field(2, ge=1, description="Students trained per dataset. Paper: 4.")
+    r: int = Field(1, ge=1, description="Students trained per dataset. Paper: 4.")
     qr_size: int = Field(16, ge=1, description="|Q_R|, hard-train questions per reward. Paper: 64.")
+    qr_samples: int = Field(
+        8,
+        ge=0,
+        description="0: Q_R accuracy is greedy (the paper). m > 0: mean success of m samples at "
+        "T=1 -- a denser signal for a tiny model whose greedy answers rarely flip. Paper: 0.",
+    )
     tau: float = Field(0.01, description="Promotion threshold on the moving average. Paper: 0.01.")
     window: int = Field(3, ge=1, description="Moving-average window. Paper: 3.")
     reward: str = Field("grounded", description="Registered teacher reward scheme.")
@@ -280,18 +289,19 @@ def reference_markdown() -> str:
     """The field reference of docs/configuration.md, generated so that it cannot drift."""
     rows: list[str] = []
 
-    def walk(model: type[BaseModel], prefix: str) -> None:
-        for name, field in model.model_fields.items():
-            ann = field.annotation
+    def walk(value: BaseModel, prefix: str) -> None:
+        # walk a default *instance*: a section's own factory (the teacher's RLConfig has
+        # lr 1e-5, not RLConfig's 1e-4) is what a run gets, so that is what the table shows
+        for name, field in type(value).model_fields.items():
             dotted = f"{prefix}{name}"
-            if isinstance(ann, type) and issubclass(ann, BaseModel):
-                walk(ann, f"{dotted}.")
+            default = getattr(value, name)
+            if isinstance(default, BaseModel):
+                walk(default, f"{dotted}.")
                 continue
-            default = field.get_default(call_default_factory=True)
             shown = json.dumps(default, default=str)
             text = (field.description or "").replace("|", "\\|")
             rows.append(f"| `{dotted}` | `{shown}` | {text} |")
 
-    walk(RunConfig, "")
+    walk(RunConfig(), "")
     header = ["| field | default | meaning (paper value) |", "|---|---|---|"]
     return "\n".join(header + rows) + "\n"

@@ -111,6 +111,38 @@ def greedy_accuracy(
     return sum(counts) / len(counts) if counts else 0.0
 
 
+def qr_accuracy(
+    config: RunConfig,
+    domain: Domain,
+    policy: Policy,
+    backend: GenerationBackend,
+    problems: Sequence[Problem],
+) -> float:
+    """Accuracy on Q_R as the run's config measures it: greedy (the paper), or, with
+    ``meta.qr_samples = m > 0``, the mean success of m samples at temperature 1.
+
+    Why the option: on a hard set that greedy decoding never solves, a few inner steps rarely
+    flip a greedy answer, so the grounded reward is 0 almost always; the sampled success rate
+    moves with every small gain. Baseline and students sample with the same seed (common
+    random numbers), so the difference measures the training, not the sampling noise.
+    """
+    from soar_kit.hardset import success_counts
+
+    m = config.meta.qr_samples
+    if m == 0:
+        return greedy_accuracy(
+            domain, policy, backend, problems, config.student.rl.sampling.max_new_tokens
+        )
+    params = SamplingParams(
+        n=m,
+        temperature=1.0,
+        max_new_tokens=config.student.rl.sampling.max_new_tokens,
+        seed=config.seed * 7919 + 101,
+    )
+    counts = success_counts(domain, policy, backend, problems, params)
+    return sum(counts) / (m * len(counts)) if counts else 0.0
+
+
 def train_on(
     domain: Domain,
     trainer: StudentTrainer,
@@ -146,7 +178,7 @@ def train_student(
 
     restore_state(student.model, baseline_state)
     stats = train_on(domain, trainer, student, job.problems, config.student.rl, job.seed)
-    acc = greedy_accuracy(domain, student, backend, qr, config.student.rl.sampling.max_new_tokens)
+    acc = qr_accuracy(config, domain, student, backend, qr)
     return StudentResult(acc, tuple(float(x) for x in stats.mean_reward))
 
 

@@ -46,7 +46,7 @@ from soar_kit.executors import (
     Executor,
     InnerContext,
     StudentJob,
-    greedy_accuracy,
+    qr_accuracy,
     run_job_here,
 )
 from soar_kit.generation import GenerationBackend, SamplingParams
@@ -226,9 +226,8 @@ class StudentGains:
         ctx = self.ctx
         r = ctx.config.meta.r
         restore_state(ctx.student.model, ctx.baseline_state)
-        max_new = ctx.config.student.rl.sampling.max_new_tokens
-        self.baseline_accuracy = greedy_accuracy(
-            ctx.domain, ctx.student, ctx.backend, ctx.qr, max_new
+        self.baseline_accuracy = qr_accuracy(
+            ctx.config, ctx.domain, ctx.student, ctx.backend, ctx.qr
         )
         self.jobs = [self.job(k, i) for k in range(len(self.datasets)) for i in range(r)]
         task = self.progress.add_task("  training students", total=len(self.jobs))
@@ -572,6 +571,7 @@ def _outer_step(
         "rejections": dict(batch.rejections),
         "diversity": diversity(questions, meta.diversity),
         "diversity_kernel": meta.diversity,
+        **posed_summary([x.problem for x in batch.samples]),
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
         **update,
@@ -581,6 +581,27 @@ def _outer_step(
     first = state.setdefault(first_key, row["diversity"])
     row["diversity_collapse"] = bool(first and row["diversity"] < COLLAPSE_RATIO * first)
     return row
+
+
+def posed_summary(problems: Sequence[Problem]) -> dict[str, Any]:
+    """What the teacher posed, where the domain says (``problem.data``): the level of each
+    question and whether the teacher's own answer was right. Both show *how* a teacher learns
+    (harder questions? better answers?), which the reward alone cannot tell."""
+    levels: dict[str, int] = {}
+    right = known = 0
+    for p in problems:
+        data = p.data or {}
+        if "level" in data:
+            levels[str(data["level"])] = levels.get(str(data["level"]), 0) + 1
+        if "teacher_answer_correct" in data:
+            known += 1
+            right += bool(data["teacher_answer_correct"])
+    out: dict[str, Any] = {}
+    if levels:
+        out["levels_posed"] = dict(sorted(levels.items(), key=lambda kv: int(kv[0])))
+    if known:
+        out["teacher_answer_accuracy"] = right / known
+    return out
 
 
 def _final_eval(

@@ -33,9 +33,15 @@ def test_reward_subclassing_example_registers_and_scores():
     block = next(b for b in python_blocks(DOCS / "plugins.md") if "FlooredGroundedReward" in b)
     namespace: dict = {}
     exec(compile(block, "docs/plugins.md", "exec"), namespace)  # our own docs, not model text
-    module = type("DocPlugin", (), {
-        "soarkit_register_reward_schemes": staticmethod(namespace["soarkit_register_reward_schemes"])
-    })
+    module = type(
+        "DocPlugin",
+        (),
+        {
+            "soarkit_register_reward_schemes": staticmethod(
+                namespace["soarkit_register_reward_schemes"]
+            )
+        },
+    )
     manager = PluginManager(load_entry_points=False)
     manager.add_plugin(module, Origin("doc-example", "docs", "0"))
     scheme = manager.get("reward", "grounded-floored")

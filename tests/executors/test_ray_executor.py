@@ -87,8 +87,7 @@ def make_ctx(model_dir: Path, **options: object) -> InnerContext:
 def make_jobs(ctx: InnerContext, r: int = 2) -> list[StudentJob]:
     """g=2 datasets (an easy and a middle mini-world level) x r students, distinct seeds."""
     sets = [
-        candidate_problems(ctx.domain, f"mini:{level}", seed=10 + level, size=8)
-        for level in (1, 2)
+        candidate_problems(ctx.domain, f"mini:{level}", seed=10 + level, size=8) for level in (1, 2)
     ]
     return [
         StudentJob(dataset=k, student=i, problems=tuple(ps), seed=100 * k + i)

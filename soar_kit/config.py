@@ -91,7 +91,7 @@ class TeacherConfig(_Section):
 class MetaConfig(_Section):
     """The SOAR outer loop (SOAR.md, 'Outer loop' and 'Promotion')."""
 
-    outer_steps: int = Field(4, ge=1, description="Paper: 200.")
+    outer_steps: int = Field(8, ge=1, description="Paper: 200.")
     g: int = Field(4, ge=2, description="Datasets per outer step (RLOO group). Paper: 4.")
     n: int = Field(16, ge=1, description="Problems per dataset. Paper: 64.")
     r: int = Field(1, ge=1, description="Students trained per dataset. Paper: 4.")

@@ -75,3 +75,23 @@ def test_reward_functions():
     assert learnability(0.0) == 0.0 and learnability(0.25) == 0.75 and learnability(1.0) == 0.0
     assert rzero_uncertainty(0.5) == 0.5 and rzero_uncertainty(0.0) == 0.0
     assert math.isclose(rzero_uncertainty(0.9), 0.1)
+
+
+def test_posed_summary_counts_levels_and_teacher_answers() -> None:
+    from soar_kit.loop import posed_summary
+    from soar_kit.records import Problem
+
+    def p(i: int, **data) -> Problem:
+        return Problem(id=str(i), question=f"q{i}", answer="1", domain="x", data=data)
+
+    problems = [
+        p(0, level=3, teacher_answer_correct=True),
+        p(1, level=10, teacher_answer_correct=False),
+        p(2, level=3),
+        p(3),  # a question the domain knows nothing about
+    ]
+    assert posed_summary(problems) == {
+        "levels_posed": {"3": 2, "10": 1},  # numeric order, not string order
+        "teacher_answer_accuracy": 0.5,
+    }
+    assert posed_summary([p(0)]) == {}

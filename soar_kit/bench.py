@@ -285,6 +285,7 @@ def bench_soar_mini(
     summary["machine"] = machine_info()
     atomic_write_text(out_dir / "result.json", json.dumps(summary, indent=2))
     _plot(summary, out_dir / "result.png")
+    atomic_write_text(out_dir / "result.md", results_markdown(summary))
     console.print(results_table(summary))
     return summary
 
@@ -353,6 +354,50 @@ def results_table(summary: dict[str, Any]) -> Table:
                 method, *(f"{res[k]['mean']:.3f} ± {res[k]['std']:.3f}" for k in ks), div_text
             )
     return table
+
+
+def results_markdown(summary: dict[str, Any]) -> str:
+    """The result as Markdown (what docs/results.md quotes): pass@k, diversity, what each
+    teacher posed, promotions, time and machine."""
+    ks = [f"pass@{k}" for k in KS if k <= summary["size"]["samples"]]
+    m = summary.get("machine", {})
+    lines = [
+        f"soar-mini on {summary['domain']}: pass@k on {summary['hard_test']} hard test problems "
+        f"({summary['hard_train']} hard train), mean ± std over {summary['size']['seeds']} "
+        f"seed(s). Wall time {summary.get('wall_seconds', 0) / 60:.1f} min on {m.get('cpu', '?')} "
+        f"({m.get('cores', '?')} cores, torch {m.get('torch', '?')}, "
+        f"{m.get('torch_threads', '?')} threads), commit `{m.get('commit', '?')}`.",
+        "",
+        "| method | " + " | ".join(ks) + " | diversity (Vendi) |",
+        "|---|" + "---|" * (len(ks) + 1),
+    ]
+    for method in METHODS:
+        res = summary["methods"].get(method)
+        div = summary["diversity"].get(method)
+        cells = (
+            [f"{res[k]['mean']:.3f} ± {res[k]['std']:.3f}" for k in ks]
+            if res
+            else ["n/a"] * len(ks)
+        )
+        lines.append(
+            f"| {method} | " + " | ".join(cells) + f" | {'' if div is None else f'{div:.1f}'} |"
+        )
+    lines += [
+        "",
+        f"Promotions per seed: {summary['promotions']}; PQ sizes: {summary['pq_sizes']}; "
+        f"seconds per seed: {summary['seed_seconds']}.",
+        "",
+        "What each teacher posed (levels, per seed) and how often its own answer was right:",
+        "",
+    ]
+    for r in summary["per_seed"]:
+        for method, posed in sorted(r.get("posed", {}).items()):
+            lines.append(
+                f"- seed {r['seed']}, {method}: levels {posed.get('levels_posed', {})}, "
+                f"answers right {posed.get('teacher_answer_accuracy', float('nan')):.0%}"
+            )
+    lines += ["", f"Sizes: `{json.dumps(summary['size'])}`", ""]
+    return "\n".join(lines)
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:

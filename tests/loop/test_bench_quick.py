@@ -34,6 +34,7 @@ def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     result = json.loads((out / "result.json").read_text())
     assert (out / "result.png").stat().st_size > 1000
     assert (out / "hardset.jsonl").exists()
+    assert "| grounded-T |" in (out / "result.md").read_text()
     for method in ("base", "hard-only", "base-T", "intrinsic-T", "grounded-T"):
         scores = result["methods"][method]
         assert scores is not None, method

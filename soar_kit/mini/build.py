@@ -100,6 +100,7 @@ def build_or_load(
         if os.environ.get(SHIPPED_ENV, "1") != "0" and (shipped / META_FILE).is_file():
             return _load(shipped, built=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_temps(path.parent)
     tmp = Path(tempfile.mkdtemp(prefix=f".{domain.name}-{key}.", dir=path.parent))
     try:
         start = time.perf_counter()
@@ -126,6 +127,25 @@ def build_or_load(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return _load(path, built=True)
+
+
+#: A temporary build folder older than this belongs to a build that was killed, not to one
+#: still running (a from-scratch build takes well under an hour).
+STALE_TEMP_SECONDS = 24 * 3600
+
+
+def _sweep_stale_temps(root: Path) -> None:
+    """Remove the hidden temporary folders that killed builds left behind.
+
+    They are never trusted (only complete entries are renamed into place), only wasted disk.
+    """
+    now = time.time()
+    for child in root.glob(".*"):
+        try:
+            if child.is_dir() and now - child.stat().st_mtime > STALE_TEMP_SECONDS:
+                shutil.rmtree(child, ignore_errors=True)
+        except OSError:
+            pass  # a concurrent sweep removed it first
 
 
 def ship(build: MiniBuild) -> Path:

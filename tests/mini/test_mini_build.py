@@ -136,3 +136,20 @@ def test_cli_mini_build_reports_the_shipped_model() -> None:
         timeout=300,
     )
     assert bad.returncode != 0 and "nope" in bad.stderr
+
+
+def test_stale_temp_folders_of_killed_builds_are_swept(toy, tiny_recipe, mini_cache) -> None:
+    import os
+    import time
+
+    root = mini_cache / "soar-mini"
+    old = root / ".toy-abc.killed"
+    old.mkdir(parents=True)
+    (old / "model.safetensors").write_bytes(b"partial")
+    past = time.time() - build_mod.STALE_TEMP_SECONDS - 60
+    os.utime(old, (past, past))
+    recent = root / ".toy-def.running"  # a build that may still be running: kept
+    recent.mkdir()
+    build_or_load(toy, seed=0, recipe=tiny_recipe)
+    assert not old.exists()
+    assert recent.exists()

@@ -225,7 +225,7 @@ def main() -> None:
     )
     runs: dict[str, list[dict[str, Any]]] = {"hard_only": [], "stones": []}
     res["rl"] = runs
-    res["hard_test_before"] = _subset(res["hard_before"], len(train), len(hard))
+    res["hard_test_before"] = _subset(res["mined_fresh"], len(train), len(mined))
     save()
     for seed in args.seeds:
         stone_rng = random.Random(f"stones-{seed}")

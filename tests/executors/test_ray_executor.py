@@ -30,8 +30,8 @@ RL = {
     "steps": 3,
     "batch_size": 4,
     "group_size": 4,
-    "lr": 3e-3,
-    "sampling": {"max_new_tokens": 24},
+    "lr": 1e-3,
+    "sampling": {"max_new_tokens": 112},
 }
 
 

@@ -1,8 +1,8 @@
 """Built-in ``soar-mini`` model source: the embedded default model, built per domain.
 
-``soarkit run --domain math`` with the default model builds (first time, a few minutes on two
-cores) or loads (afterwards, from the cache) a tiny char-level model made for that domain's
-mini world. torch and transformers are imported only inside :meth:`SoarMiniSource.load`: the CLI
+``soarkit run --domain math`` with the default model loads a tiny char-level model made for
+that domain's mini world: shipped pre-built for math and code, otherwise built once (~20
+CPU-minutes) and cached. torch and transformers are imported only inside :meth:`SoarMiniSource.load`: the CLI
 imports this module at start-up.
 """
 
@@ -25,7 +25,7 @@ BUILD_SEED = 0
 class SoarMiniSource(ModelSource):
     name: ClassVar[str] = "soar-mini"
     description: ClassVar[str] = (
-        "embedded ~1M-param char-level model, built offline from the domain's mini world"
+        "embedded ~0.44M-param char-level model, built from the domain's mini world (math and code ship pre-built)"
     )
 
     def load(

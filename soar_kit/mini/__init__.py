@@ -1,6 +1,6 @@
 """soar-mini: the project's own tiny model, built from a domain's :class:`MiniWorld`.
 
-Generic over domains (it never imports one): a char-level tokenizer, a ~1M-parameter Llama, a
+Generic over domains (it never imports one): a char-level tokenizer, a ~0.44M-parameter Llama, a
 corpus with solved problems only at low levels and teacher demonstrations at every level, and a
 short supervised pretraining run, cached per domain, recipe and seed. See ``docs/soar-mini.md``.
 """

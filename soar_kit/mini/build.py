@@ -36,7 +36,7 @@ META_FILE = "soar-mini.json"
 def shipped_root() -> Path:
     """Pre-built entries that ship inside the package (same layout as the cache).
 
-    The default recipe needs ~10 CPU-minutes of pretraining; shipping its result (about 2 MB
+    The default recipe needs ~22 CPU-minutes of pretraining; shipping its result (about 2 MB
     per domain) makes the first ``soarkit run`` start at once. A shipped entry is used only when
     its key matches the one computed now (recipe, seed and corpus text), so a changed domain or
     recipe silently falls back to a real build instead of loading stale weights.
@@ -64,11 +64,25 @@ class MiniBuild:
 
 def entry_path(domain: Domain, *, seed: int = 0, recipe: MiniRecipe | None = None) -> Path:
     """The cache folder a build of ``domain`` with ``recipe`` and ``seed`` uses."""
-    _world, resolved, corpus = _plan(domain, recipe, seed)
-    return cache_root() / f"{domain.name}-{recipe_key(domain.name, resolved, corpus, seed)}"
+    _world, _resolved, name = _plan(domain, recipe, seed)
+    return cache_root() / name
+
+
+#: (id of the domain, recipe, seed) -> (the domain, kept alive so its id is not reused, plan)
+_PLANS: dict[tuple[int, str, int], tuple[Domain, Any]] = {}
 
 
 def _plan(domain: Domain, recipe: MiniRecipe | None, seed: int):  # type: ignore[no-untyped-def]
+    """World, resolved recipe and entry name (``<domain>-<key>``) of a build.
+
+    The key hashes the whole corpus (~5 s to generate for the default recipe), so it is
+    computed once per domain object, recipe and seed in a process: a run loads the model for
+    its student and its teacher, and domains are immutable after construction (their contract).
+    """
+    # the recipe's dict field makes it unhashable: its JSON names it
+    memo = (id(domain), json.dumps(recipe and recipe.to_json(), sort_keys=True), seed)
+    if memo in _PLANS:
+        return _PLANS[memo][1]
     world = domain.mini_world()
     if world is None:
         raise SoarKitError(
@@ -76,7 +90,12 @@ def _plan(domain: Domain, recipe: MiniRecipe | None, seed: int):  # type: ignore
             "(use a domain with one, e.g. --domain math, or another --model)"
         )
     resolved = (recipe or MiniRecipe()).resolve(world)
-    return world, resolved, build_corpus(domain, world, resolved, seed)
+    corpus = build_corpus(domain, world, resolved, seed)
+    plan = (world, resolved, f"{domain.name}-{recipe_key(domain.name, resolved, corpus, seed)}")
+    if len(_PLANS) >= 16:
+        _PLANS.clear()
+    _PLANS[memo] = (domain, plan)
+    return plan
 
 
 def build_or_load(
@@ -90,9 +109,9 @@ def build_or_load(
 ) -> MiniBuild:
     """soar-mini for ``domain``: from the cache or the shipped builds if present, else built
     (and cached) now. ``force`` builds anew whatever exists, replacing the cache entry."""
-    world, resolved, corpus = _plan(domain, recipe, seed)
-    key = recipe_key(domain.name, resolved, corpus, seed)
-    path = cache_root() / f"{domain.name}-{key}"
+    world, resolved, name = _plan(domain, recipe, seed)
+    key = name.removeprefix(f"{domain.name}-")
+    path = cache_root() / name
     if not force:
         if (path / META_FILE).is_file():
             return _load(path, built=False)
@@ -101,6 +120,7 @@ def build_or_load(
             return _load(shipped, built=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale_temps(path.parent)
+    corpus = build_corpus(domain, world, resolved, seed)  # only a real build needs its texts
     tmp = Path(tempfile.mkdtemp(prefix=f".{domain.name}-{key}.", dir=path.parent))
     try:
         start = time.perf_counter()

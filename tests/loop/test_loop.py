@@ -51,6 +51,16 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
+def saved_tiny_model(model_dir: Path, *, seed: int) -> Path:
+    """A random tiny Llama saved as a model folder (``--model DIR``): fails every problem."""
+    from soar_kit.testing_models import tiny_policy
+
+    policy = tiny_policy(seed=seed)
+    policy.model.save_pretrained(model_dir)
+    policy.tokenizer.save_pretrained(model_dir)
+    return model_dir
+
+
 @pytest.fixture(scope="module")
 def math_run(tmp_path_factory) -> Path:
     """One uninterrupted short math run, shared by the tests below."""
@@ -160,12 +170,7 @@ def test_existing_run_needs_resume(tmp_path):
 
 def test_domain_that_never_yields_a_valid_problem_fails_clearly(tmp_path):
     """A teacher whose outputs a domain always rejects: clear error, work so far kept."""
-    from soar_kit.testing_models import tiny_policy
-
-    model_dir = tmp_path / "tiny"
-    policy = tiny_policy(seed=0)
-    policy.model.save_pretrained(model_dir)
-    policy.tokenizer.save_pretrained(model_dir)
+    model_dir = saved_tiny_model(tmp_path / "tiny", seed=0)
     run_dir = tmp_path / "r"
     out = soarkit(
         "run",
@@ -214,12 +219,7 @@ def test_missing_hard_set_file_is_a_clear_error(tmp_path):
 
 def test_hardset_command_mines_and_splits(tmp_path):
     """`soarkit hardset` with a real (random, so always failing) tiny model: all 6 are hard."""
-    from soar_kit.testing_models import tiny_policy
-
-    model_dir = tmp_path / "tiny"
-    policy = tiny_policy(seed=1)
-    policy.model.save_pretrained(model_dir)
-    policy.tokenizer.save_pretrained(model_dir)
+    model_dir = saved_tiny_model(tmp_path / "tiny", seed=1)
     out_file = tmp_path / "hard.jsonl"
     out = soarkit(
         "hardset",

@@ -344,16 +344,18 @@ def results_table(summary: dict[str, Any]) -> Table:
         table.add_column(k, justify="right")
     table.add_column("diversity", justify="right")
     for method in METHODS:
-        res = summary["methods"].get(method)
-        div = summary["diversity"].get(method)
-        div_text = f"{div:.1f}" if div is not None else ""
-        if res is None:
-            table.add_row(method, *["n/a"] * len(ks), div_text)
-        else:
-            table.add_row(
-                method, *(f"{res[k]['mean']:.3f} ± {res[k]['std']:.3f}" for k in ks), div_text
-            )
+        table.add_row(method, *_row_cells(summary, method, ks))
     return table
+
+
+def _row_cells(summary: dict[str, Any], method: str, ks: list[str]) -> list[str]:
+    """One method's cells, for the rich table and the Markdown alike: pass@k, diversity."""
+    res = summary["methods"].get(method)
+    div = summary["diversity"].get(method)
+    cells = (
+        [f"{res[k]['mean']:.3f} ± {res[k]['std']:.3f}" for k in ks] if res else ["n/a"] * len(ks)
+    )
+    return [*cells, f"{div:.1f}" if div is not None else ""]
 
 
 def results_markdown(summary: dict[str, Any]) -> str:
@@ -372,16 +374,7 @@ def results_markdown(summary: dict[str, Any]) -> str:
         "|---|" + "---|" * (len(ks) + 1),
     ]
     for method in METHODS:
-        res = summary["methods"].get(method)
-        div = summary["diversity"].get(method)
-        cells = (
-            [f"{res[k]['mean']:.3f} ± {res[k]['std']:.3f}" for k in ks]
-            if res
-            else ["n/a"] * len(ks)
-        )
-        lines.append(
-            f"| {method} | " + " | ".join(cells) + f" | {'' if div is None else f'{div:.1f}'} |"
-        )
+        lines.append(f"| {method} | " + " | ".join(_row_cells(summary, method, ks)) + " |")
     lines += [
         "",
         f"Promotions per seed: {summary['promotions']}; PQ sizes: {summary['pq_sizes']}; "

@@ -156,7 +156,7 @@ class MathDomain(Domain):
             # a mini-world question: its level is known (reports show what the teacher poses)
             # and its true answer can be computed without evaluating any model text
             data = {"level": mini.level_of(chain), "family": "mini"}
-            truth = ",".join(str(t) for t in mini.running_totals(chain))
+            truth = mini.answer_of(chain)
             data["teacher_answer_correct"] = _int_list(answer) == _int_list(truth)
             if self.options.answers == "solver":
                 answer = truth

@@ -47,11 +47,10 @@ def make_problem(level: int, rng: random.Random) -> Problem:
     ops = ["-"] * (level - 1) + ["+"] * (OPERATIONS - level + 1)
     rng.shuffle(ops)
     chain = str(digits[0]) + "".join(f"{o}{d}" for o, d in zip(ops, digits[1:], strict=True))
-    totals = running_totals(chain)
     return Problem(
         id=f"mini-l{level}-{chain}",
         question=f"{PREFIX}{chain}.",
-        answer=",".join(str(t) for t in totals),
+        answer=answer_of(chain),
         domain="math",
         data={"level": level, "family": "mini"},
         source="procedural:mini",
@@ -67,6 +66,11 @@ def running_totals(chain: str) -> list[int]:
         total = total + int(digits) if sign == "+" else total - int(digits)
         out.append(total)
     return out
+
+
+def answer_of(chain: str) -> str:
+    """The reference answer of a chain: its running totals, comma-separated (``"12,9"``)."""
+    return ",".join(str(t) for t in running_totals(chain))
 
 
 def level_of(chain: str) -> int:
@@ -93,7 +97,7 @@ def solution(problem: Problem) -> str:
         new = total + n if sign == "+" else total - n
         steps.append(f"{total}{sign}{n}={new}")
         total = new
-    return ",".join(steps) + f" \\boxed{{{','.join(str(t) for t in running_totals(chain))}}}"
+    return ",".join(steps) + f" \\boxed{{{answer_of(chain)}}}"
 
 
 def mini_world() -> MiniWorld:

@@ -45,8 +45,8 @@ class MiniRecipe:
     #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
     #: and below the hard level); small, so the model is only partly right there.
     stone_share: float = 0.12
-    #: Solved levels are drawn with weight proportional to the level: longer chains need more
-    #: examples (the operand of step k is fetched from further back), short ones are learnt fast.
+    #: Solved levels are drawn with weight proportional to the level: higher levels need more
+    #: examples (math: more subtractions, rarer facts), the lowest ones are learnt fast.
     level_weighting: str = "linear"
     #: Share of all texts that are teacher demonstrations (questions at every level).
     teacher_share: float = 0.15
@@ -174,6 +174,7 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
     template, form = find_teacher_format(domain, world, random.Random(f"probe-{seed}"))
     solved = list(range(1, recipe.solved_levels + 1))
     stones = list(range(recipe.solved_levels + 1, world.hard_level))
+    weights = _weights(solved, recipe.level_weighting)
     texts: list[str] = []
     kinds: list[tuple[str, int]] = []
     for _ in range(recipe.texts):
@@ -195,7 +196,7 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
             if stones and rng.random() < recipe.stone_share:
                 level = rng.choice(stones)
             else:
-                level = rng.choices(solved, weights=_weights(solved, recipe.level_weighting))[0]
+                level = rng.choices(solved, weights=weights)[0]
             p = world.make_problem(level, rng)
             texts.append(domain.student_prompt(p) + world.solution(p))
             kinds.append(("student", level))

@@ -435,7 +435,9 @@ def mini_build_cmd(domain_name: str, seed: int, force: bool, ship: bool) -> None
     from soar_kit.mini.corpus import MiniRecipe
 
     domain = get_manager().domain(domain_name)
-    steps = MiniRecipe().steps
+    world = domain.mini_world()
+    # the world may set the step count; build_or_load names a domain without a world
+    steps = MiniRecipe().resolve(world).steps if world is not None else None
     with Progress(
         TextColumn("[bold]soar-mini[/] pretraining"),
         BarColumn(),

@@ -77,6 +77,16 @@ class MiniWorld:
     #: The text a perfect teacher writes for ``problem`` after the teacher prompt (what
     #: :meth:`Domain.parse_teacher_output` accepts). ``None``: the builder tries common formats.
     teacher_output: Callable[[Problem], str] | None = None
+    #: The completion of the student the corpus *demonstrates* above the solved levels: the
+    #: world's characteristic mistake made at its designed rate (deterministic in the rng state).
+    #: ``None``: those levels show perfect solutions, only rarely. A mistake made at a known rate
+    #: is what puts a skill at the edge of learnability: right often enough on a stepping stone
+    #: for RL to see it, compounded past reach on the hard level.
+    attempt: Callable[[Problem, random.Random], str] | None = None
+    #: Corpus knobs this world needs, as :class:`~soar_kit.mini.corpus.MiniRecipe` field values
+    #: (e.g. ``{"solved_levels": 1}``). They fill the recipe's ``None`` fields; a knob set in
+    #: the recipe itself wins.
+    recipe: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Domain(ABC):

@@ -8,6 +8,11 @@ The corpus is what gives a tiny model SOAR's three ingredients (DESIGN.md, "SOAR
 * **teacher demonstrations at every level**: ``teacher_prompt + <question>…</question>
   <answer>…</answer>``. Questions at the hard level appear here (never with their true answer),
   so the model can *pose* problems it cannot *solve*;
+* or, for a world with an ``attempt`` (math), every text above the solved levels -- stepping
+  stone, hard level, student or teacher -- shows the world's *fallible* student: its
+  characteristic mistake at a designed rate. The model learns the rate; compounded over the
+  hard level it is near zero, and it answers what it poses as it solves (the teacher is the
+  same model);
 * everything short, because the model reads characters.
 
 The teacher format is found by trying candidate templates against the domain's own
@@ -43,8 +48,9 @@ class MiniRecipe:
     #: the stepping stones are the levels between it and the hard level).
     solved_levels: int | None = None
     #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
-    #: and below the hard level); small, so the model is only partly right there.
-    stone_share: float = 0.12
+    #: and below the hard level); small, so the model is only partly right there
+    #: (default: the world's, else 0.12).
+    stone_share: float | None = None
     #: Solved levels are drawn with weight proportional to the level: higher levels need more
     #: examples (math: more subtractions, rarer facts), the lowest ones are learnt fast.
     level_weighting: str = "linear"
@@ -61,7 +67,8 @@ class MiniRecipe:
     ffn: int = 384
     context: int = 512
     # -- pretraining ---------------------------------------------------------------------------
-    steps: int = 2400
+    #: Pretraining steps (default: the world's, else 2,400).
+    steps: int | None = None
     batch: int = 64
     lr: float = 3e-3
     warmup: int = 100
@@ -74,7 +81,17 @@ class MiniRecipe:
             raise SoarKitError(
                 f"mini world hard_level {world.hard_level} is outside levels 1..{world.levels}"
             )
-        solved = self.solved_levels
+        unknown = set(world.recipe) - set(_KNOBS)
+        if unknown:
+            raise SoarKitError(
+                f"mini world recipe: unknown knob(s) {sorted(unknown)} (known: {list(_KNOBS)})"
+            )
+
+        def knob(name: str) -> Any:
+            mine = getattr(self, name)
+            return mine if mine is not None else world.recipe.get(name, _KNOBS[name])
+
+        solved = knob("solved_levels")
         if solved is None:
             solved = max(1, world.hard_level // 2)
         if not 1 <= solved < world.hard_level:
@@ -82,10 +99,21 @@ class MiniRecipe:
                 f"soar-mini recipe: solved_levels={solved} must be in 1..{world.hard_level - 1} "
                 f"(below the hard level {world.hard_level})"
             )
-        return _replace(self, solved_levels=solved)
+        share = knob("stone_share")
+        if not 0.0 <= share <= 1.0:
+            raise SoarKitError(f"soar-mini recipe: stone_share must be in [0, 1], got {share}")
+        steps = knob("steps")
+        if steps < 1:
+            raise SoarKitError(f"soar-mini recipe: steps must be at least 1, got {steps}")
+        return _replace(self, solved_levels=solved, stone_share=share, steps=steps)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+#: Recipe fields a :class:`MiniWorld` may set (``MiniWorld.recipe``), with the value used when
+#: neither the recipe nor the world sets them (``None`` for solved_levels: derived from the world).
+_KNOBS: dict[str, Any] = {"solved_levels": None, "stone_share": 0.12, "steps": 2400}
 
 
 def _replace(recipe: MiniRecipe, **changes: Any) -> MiniRecipe:
@@ -155,9 +183,17 @@ def render_teacher(
     world: MiniWorld,
     template: str,
     form: str,
+    *,
+    attempt: str | None = None,
 ) -> str:
-    """Teacher text posing ``problem`` with the answer (solution or bare answer) of ``answer_of``."""
-    answer = world.solution(answer_of) if form == "solution" else answer_of.answer
+    """Teacher text posing ``problem`` with the answer (solution or bare answer) of ``answer_of``.
+
+    ``attempt``: a completion to use as the solution instead of ``world.solution(answer_of)``.
+    """
+    if form == "solution":
+        answer = attempt if attempt is not None else world.solution(answer_of)
+    else:
+        answer = _boxed_tail(attempt) if attempt is not None else answer_of.answer
     return template.format(
         prompt=prompt, sep=_sep(prompt), question=problem.question, answer=answer
     )
@@ -182,6 +218,13 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
             level = rng.randint(1, world.levels)
             p = world.make_problem(level, rng)
             answer_of = p
+            if level > recipe.solved_levels and world.attempt is not None:
+                # the teacher is the same student: it answers what it poses the way it solves
+                prompt = domain.teacher_prompt(rng)
+                attempt = world.attempt(p, rng)
+                texts.append(render_teacher(prompt, p, p, world, template, form, attempt=attempt))
+                kinds.append(("teacher", level))
+                continue
             if level > recipe.solved_levels:
                 truthful = level < world.hard_level and rng.random() < recipe.teacher_stone_truth
                 if not truthful:
@@ -198,7 +241,10 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
             else:
                 level = rng.choices(solved, weights=weights)[0]
             p = world.make_problem(level, rng)
-            texts.append(domain.student_prompt(p) + world.solution(p))
+            if level > recipe.solved_levels and world.attempt is not None:
+                texts.append(domain.student_prompt(p) + world.attempt(p, rng))
+            else:
+                texts.append(domain.student_prompt(p) + world.solution(p))
             kinds.append(("student", level))
     return Corpus(texts, kinds, template, form)
 
@@ -229,3 +275,11 @@ def recipe_key(domain_name: str, recipe: MiniRecipe, corpus: Corpus, seed: int) 
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _boxed_tail(completion: str) -> str:
+    """The content of the last ``\\boxed{...}`` of an attempt (its bare answer), else all of it."""
+    start = completion.rfind("\\boxed{")
+    if start < 0 or not completion.endswith("}"):
+        return completion
+    return completion[start + len("\\boxed{") : -1]

@@ -57,3 +57,52 @@ def test_teacher_demos_parse_at_every_level_but_hard_answers_are_never_true(toy)
 def test_bad_recipe_is_a_clear_error(toy) -> None:
     with pytest.raises(SoarKitError, match="solved_levels"):
         MiniRecipe(solved_levels=5).resolve(toy.mini_world())
+
+
+def _fallible_world(toy, **recipe):
+    """The toy world whose student is off by one on 3 of 4 sums above level 1."""
+    from dataclasses import replace as dc_replace
+
+    def attempt(problem, rng):
+        total = sum(map(int, problem.question.split("+")))
+        return f"\\boxed{{{total if rng.random() < 0.25 else total + 1}}}"
+
+    return dc_replace(toy.mini_world(), attempt=attempt, recipe=recipe)
+
+
+def test_world_knobs_fill_the_recipe_and_the_recipe_wins(toy) -> None:
+    world = _fallible_world(toy, solved_levels=1, stone_share=0.5)
+    resolved = MiniRecipe().resolve(world)
+    assert (resolved.solved_levels, resolved.stone_share) == (1, 0.5)
+    mine = MiniRecipe(solved_levels=2, stone_share=0.1).resolve(world)
+    assert (mine.solved_levels, mine.stone_share) == (2, 0.1)
+    # a world without knobs resolves as before (the shipped builds' keys depend on it)
+    plain = MiniRecipe().resolve(toy.mini_world())
+    assert plain.stone_share == 0.12 and plain.solved_levels == world.hard_level // 2
+    with pytest.raises(SoarKitError, match="unknown knob"):
+        MiniRecipe().resolve(_fallible_world(toy, stone_shar=0.5))
+    with pytest.raises(SoarKitError, match="stone_share"):
+        MiniRecipe(stone_share=1.5).resolve(toy.mini_world())
+
+
+def test_attempts_above_the_solved_levels_make_the_worlds_mistake_at_its_rate(toy) -> None:
+    world = _fallible_world(toy, solved_levels=1, stone_share=0.5)
+    recipe = MiniRecipe(texts=4000).resolve(world)
+    corpus = build_corpus(toy, world, recipe, 0)
+    right = {"student": [0, 0], "teacher": [0, 0]}
+    for text, (kind, level) in zip(corpus.texts, corpus.kinds, strict=True):
+        if kind == "teacher":
+            p = toy.parse_teacher_output(text[len("New sum:\n") :], problem_id="x")
+            question, answer = p.question, p.answer
+        else:
+            question = text.split("Q:", 1)[1].split("\n", 1)[0]
+            answer = text.rsplit("{", 1)[1].rstrip("}")
+        ok = int(answer) == sum(map(int, question.split("+")))
+        if level == 1:
+            assert ok, text  # solved levels stay perfect
+        elif level < world.hard_level or kind == "teacher":
+            right[kind][0] += ok
+            right[kind][1] += 1
+    for kind, (ok, n) in right.items():
+        assert n > 100, (kind, n)
+        assert 0.18 < ok / n < 0.32, (kind, ok, n)  # the designed 25 %, student and teacher

@@ -41,6 +41,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """pass@1 (mean over k samples at T=1), problems solved at least once, greedy accuracy."""
     from soar_kit.generation import SamplingParams
+
+    if not problems:
+        # e.g. a recipe whose model solves every hard candidate: nothing is left to mine
+        raise SystemExit("edge_of_learnability: no problems to evaluate (nothing was mined)")
     from soar_kit.hardset import success_counts
 
     counts = success_counts(
@@ -116,6 +120,21 @@ def teacher_probe(domain: Any, policy: Any, backend: Any, *, samples: int, seed:
     }
 
 
+def _recipe(overrides: list[str]) -> Any:
+    """A :class:`MiniRecipe` with ``FIELD=JSON`` overrides, or None (the default recipe)."""
+    from soar_kit.mini.corpus import MiniRecipe
+
+    if not overrides:
+        return None
+    changes = {}
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or name not in MiniRecipe.__dataclass_fields__:
+            raise SystemExit(f"--recipe: expected FIELD=JSON with a MiniRecipe field, got {item!r}")
+        changes[name] = json.loads(value)
+    return MiniRecipe(**changes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--domain", default="math")
@@ -125,12 +144,28 @@ def main() -> None:
     ap.add_argument("--hard-size", type=int, default=96)
     ap.add_argument("--level-size", type=int, default=32)
     ap.add_argument("--level-k", type=int, default=16)
-    ap.add_argument("--rl-steps", type=int, default=30)
-    ap.add_argument("--rl-lr", type=float, default=1e-4)
+    ap.add_argument("--rl-steps", type=int, default=150)
+    ap.add_argument("--rl-lr", type=float, default=2e-4)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--group", type=int, default=8)
-    ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--tokens", type=int, default=80)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--stones",
+        type=int,
+        nargs="+",
+        default=None,
+        help="levels of the hand-made stepping stones (default: the two levels above the "
+        "recipe's solved ones, where the built model is partly right)",
+    )
+    ap.add_argument(
+        "--recipe",
+        nargs="*",
+        default=[],
+        metavar="FIELD=JSON",
+        help="soar-mini recipe overrides, e.g. stone_share=0.02 steps=2000 (default: the "
+        "shipped recipe)",
+    )
     ap.add_argument("--out", default=str(RESULTS / "edge_of_learnability"))
     args = ap.parse_args()
 
@@ -149,11 +184,11 @@ def main() -> None:
     trainer = pm.get("trainer", "rloo")
     world = domain.mini_world()
     t0 = time.perf_counter()
-    build = build_or_load(domain, seed=args.build_seed, log=print)
+    build = build_or_load(domain, seed=args.build_seed, recipe=_recipe(args.recipe), log=print)
     load_s = time.perf_counter() - t0
     base = Policy(build.model, build.tokenizer, "soar-mini", {})
     solved = build.meta["recipe"]["solved_levels"]
-    stones = list(range(solved + 1, world.hard_level))
+    stones = args.stones or [lv for lv in (solved + 1, solved + 2) if lv < world.hard_level]
     print(f"built={build.built} in {load_s:.0f}s  params={build.meta['params']}  stones={stones}")
 
     res: dict[str, Any] = {
@@ -230,7 +265,7 @@ def main() -> None:
     for seed in args.seeds:
         stone_rng = random.Random(f"stones-{seed}")
         stone_set = []
-        for i in range(256):
+        for i in range(args.rl_steps * args.batch):  # fresh stones: none is seen twice
             lv = stone_rng.choice(stones)
             stone_set.append(
                 world.make_problem(lv, stone_rng).model_copy(update={"id": f"s{seed}-{i}"})

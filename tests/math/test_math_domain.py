@@ -152,19 +152,19 @@ def test_problem_from_json_math_format(domain: MathDomain) -> None:
     assert domain.problem_from_json(serialised) == p
 
 
-def test_mini_answers_are_ordered_running_totals(domain: MathDomain) -> None:
+def test_mini_answers_are_ordered_lists(domain: MathDomain) -> None:
     from soarkit_math import mini
 
     p = mini.make_problem(3, random.Random(4))
     totals = p.answer.split(",")
     assert len(totals) == mini.OPERATIONS
     assert domain.verify(p, mini.solution(p)).correct
-    # the general verifier reads a list as a set; running totals are a sequence
+    # the general verifier reads a list as a set; the results are a sequence
     swapped = ",".join([totals[1], totals[0], *totals[2:]])
     if swapped != p.answer:
         assert not domain.verify(p, f"\\boxed{{{swapped}}}").correct
     assert not domain.verify(p, f"\\boxed{{{p.answer},{totals[-1]}}}").correct  # a repeat
-    assert not domain.verify(p, f"\\boxed{{{totals[-1]}}}").correct  # the final total alone
+    assert not domain.verify(p, f"\\boxed{{{totals[-1]}}}").correct  # the last result alone
     assert domain.verify(p, "\\boxed{" + ", ".join(totals) + "}").correct  # spaces are fine
 
 
@@ -186,3 +186,28 @@ def test_teacher_mini_questions_carry_level_and_answer_check(domain: MathDomain)
     assert other.answer == "3" and other.data == {}  # no solver for it: the teacher's stands
     with pytest.raises(InvalidInput, match="answers"):
         domain.with_options({"answers": "oracle"})
+
+
+def test_mini_attempts_slip_on_subtractions_at_the_designed_rate(domain: MathDomain) -> None:
+    """The student soar-mini is built from: additions always right, a subtraction right with
+    probability SUBTRACTION_RIGHT (else added), compounding over a question."""
+    from soarkit_math import mini
+
+    world = domain.mini_world()
+    rng = random.Random(0)
+    for level, n in ((1, 50), (2, 2000), (3, 2000)):
+        ok = 0
+        for _ in range(n):
+            p = world.make_problem(level, rng)
+            text = world.attempt(p, rng)
+            ok += domain.verify(p, text).correct
+            for step in text.split(" ")[0].split(","):
+                left, value = step.split("=")
+                a, op, b = left[0], left[1], left[2:]
+                if op == "+":
+                    assert int(value) == int(a) + int(b), step
+                else:
+                    assert int(value) in (int(a) - int(b), int(a) + int(b)), step
+        expected = mini.SUBTRACTION_RIGHT ** (level - 1)
+        assert abs(ok / n - expected) < 0.04, (level, ok / n, expected)
+    assert mini.results("7+5,9-3") == [12, 6]

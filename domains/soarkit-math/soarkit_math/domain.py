@@ -212,11 +212,11 @@ class MathDomain(Domain):
             )
 
     def _compare(self, problem: Problem, pred: str) -> Check:
-        """The verifier's comparison, except for soar-mini's running totals: an *ordered* list.
+        """The verifier's comparison, except for soar-mini's answers: an *ordered* list.
 
-        The general verifier reads ``12,9,17`` as a set (right for MATH's "all solutions"
-        answers), which would accept ``9,12,17`` or drop a repeated total; a running total is
-        a sequence. Comparing integer lists directly is also ~1000x cheaper than a SymPy call,
+        The general verifier reads ``12,6,2`` as a set (right for MATH's "all solutions"
+        answers), which would accept ``6,12,2`` or drop a repeated value; soar-mini's answer is
+        the sequence of the question's results. Comparing integer lists directly is also ~1000x cheaper than a SymPy call,
         which matters because RL verifies every sample.
         """
         if problem.data.get("family") == "mini":

@@ -47,9 +47,9 @@ class MiniRecipe:
     #: Levels ``1..solved_levels`` get plenty of solved problems (default: ``hard_level // 2``:
     #: the stepping stones are the levels between it and the hard level).
     solved_levels: int | None = None
-    #: Share of *student* texts that are solved stepping stones (levels above ``solved_levels``
-    #: and below the hard level); small, so the model is only partly right there
-    #: (default: the world's, else 0.12).
+    #: Share of *student* texts that are stepping stones (levels above ``solved_levels`` and
+    #: below the hard level: solved, or the world's ``attempt``), so the model is only partly
+    #: right there (default: the world's, else 0.12).
     stone_share: float | None = None
     #: Solved levels are drawn with weight proportional to the level: higher levels need more
     #: examples (math: more subtractions, rarer facts), the lowest ones are learnt fast.

@@ -216,8 +216,8 @@ class MathDomain(Domain):
 
         The general verifier reads ``12,6,2`` as a set (right for MATH's "all solutions"
         answers), which would accept ``6,12,2`` or drop a repeated value; soar-mini's answer is
-        the sequence of the question's results. Comparing integer lists directly is also ~1000x cheaper than a SymPy call,
-        which matters because RL verifies every sample.
+        the sequence of the question's results. Comparing integer lists directly is also ~1000x
+        cheaper than a SymPy call, which matters because RL verifies every sample.
         """
         if problem.data.get("family") == "mini":
             want, got = _int_list(problem.answer), _int_list(pred)

@@ -27,6 +27,7 @@ import random
 import statistics
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,10 @@ class BenchSize:
         )
 
 
-def _config(domain: str, size: BenchSize, seed: int, **sets: Any) -> RunConfig:
+def _config(
+    domain: str, size: BenchSize, seed: int, sets: Sequence[str] = (), **fields: Any
+) -> RunConfig:
+    """The run config of one bench run: the bench's sizes, then ``sets`` (``KEY=VALUE``) win."""
     overrides = {
         "domain.name": domain,
         "seed": seed,
@@ -93,9 +97,9 @@ def _config(domain: str, size: BenchSize, seed: int, **sets: Any) -> RunConfig:
         "student.rl.steps": size.inner_steps,
         "hardset.k": size.k,
         "hardset.size": size.hard_candidates,
-        **sets,
+        **fields,
     }
-    return load_config(None, base=overrides)
+    return load_config(None, list(sets), base=overrides)
 
 
 def machine_info() -> dict[str, Any]:
@@ -133,7 +137,10 @@ def bench_soar_mini(
     domain: str = "math",
     size: BenchSize | None = None,
     console: Console | None = None,
+    sets: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """Run (or resume) the comparison; ``sets`` are ``KEY=VALUE`` config overrides applied to
+    every run (e.g. ``domain.options.answers=solver``), recorded in the result."""
     from soar_kit.loop import (
         derive_seed,
         load_checkpoint,
@@ -151,7 +158,7 @@ def bench_soar_mini(
     console = console or Console()
     out_dir.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    config = _config(domain, size, 0)
+    config = _config(domain, size, 0, sets)
     parts = resolve_components(config)
     dom = parts.domain
     base = load_policy(parts.source, config, dom, config.model.name)
@@ -220,6 +227,7 @@ def bench_soar_mini(
                     domain,
                     size,
                     s,
+                    sets,
                     **{
                         "meta.reward": reward,
                         "hardset.path": str(hard_path),
@@ -280,7 +288,7 @@ def bench_soar_mini(
             per_seed.append(result)
             progress.advance(task)
 
-    summary = _aggregate(per_seed, size, hard, domain)
+    summary = _aggregate(per_seed, size, hard, domain, sets)
     summary["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     summary["machine"] = machine_info()
     atomic_write_text(out_dir / "result.json", json.dumps(summary, indent=2))
@@ -296,7 +304,11 @@ def _final_teacher(run_dir: Path, config: RunConfig, load_checkpoint) -> Any:
 
 
 def _aggregate(
-    per_seed: list[dict[str, Any]], size: BenchSize, hard: HardSet, domain: str
+    per_seed: list[dict[str, Any]],
+    size: BenchSize,
+    hard: HardSet,
+    domain: str,
+    sets: Sequence[str] = (),
 ) -> dict[str, Any]:
     methods: dict[str, Any] = {}
     for method in METHODS:
@@ -321,6 +333,7 @@ def _aggregate(
         "domain": domain,
         "model": "soar-mini",
         "size": asdict(size),
+        "overrides": list(sets),
         "hard_train": len(hard.train),
         "hard_test": len(hard.test),
         "methods": methods,
@@ -389,7 +402,10 @@ def results_markdown(summary: dict[str, Any]) -> str:
                 f"- seed {r['seed']}, {method}: levels {posed.get('levels_posed', {})}, "
                 f"answers right {posed.get('teacher_answer_accuracy', float('nan')):.0%}"
             )
-    lines += ["", f"Sizes: `{json.dumps(summary['size'])}`", ""]
+    lines += ["", f"Sizes: `{json.dumps(summary['size'])}`"]
+    if summary.get("overrides"):
+        lines += ["", f"Config overrides: `{' '.join(summary['overrides'])}`"]
+    lines += [""]
     return "\n".join(lines)
 
 

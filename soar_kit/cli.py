@@ -479,7 +479,16 @@ def bench_group() -> None:
     show_default=True,
     help="Result folder (resumable: finished seeds and runs are reused).",
 )
-def bench_soar_mini_cmd(domain_name: str, quick: bool, seeds: int | None, out: Path) -> None:
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Config override for every run, e.g. --set domain.options.answers=solver (repeatable).",
+)
+def bench_soar_mini_cmd(
+    domain_name: str, quick: bool, seeds: int | None, out: Path, overrides: tuple[str, ...]
+) -> None:
     """Base, Hard-Only, Base-T, Intrinsic-T, Grounded-T, PS and PQ on the soar-mini model.
 
     Writes OUT/result.json, OUT/result.png and every run directory under OUT/runs.
@@ -492,7 +501,7 @@ def bench_soar_mini_cmd(domain_name: str, quick: bool, seeds: int | None, out: P
     if seeds is not None:
         size = replace(size, seeds=seeds)
     get_manager().domain(domain_name)
-    bench_soar_mini(out, domain=domain_name, size=size, console=console)
+    bench_soar_mini(out, domain=domain_name, size=size, console=console, sets=overrides)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,9 +18,14 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def bench(out: Path) -> subprocess.CompletedProcess:
+def bench(out: Path, *sets: str) -> subprocess.CompletedProcess:
+    extra = [arg for s in sets for arg in ("--set", s)]
     return subprocess.run(
-        [sys.executable, "-m", "soar_kit", "bench", "soar-mini", "--quick", "--out", str(out)],
+        [
+            sys.executable,
+            *("-m", "soar_kit", "bench", "soar-mini", "--quick", "--out", str(out)),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         timeout=1800,
@@ -29,7 +34,8 @@ def bench(out: Path) -> subprocess.CompletedProcess:
 
 def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    first = bench(out)
+    # computed answers for teacher questions: the override reaches every run and the result
+    first = bench(out, "domain.options.answers=solver")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())
     assert (out / "result.png").stat().st_size > 1000
@@ -42,10 +48,21 @@ def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
         assert scores["pass@1"]["mean"] <= scores["pass@8"]["mean"]  # pass@k grows with k
     assert set(result["diversity"]) == {"base-T", "intrinsic-T", "grounded-T"}
     assert result["hard_test"] > 0 and result["size"]["seeds"] == 1
+    assert result["overrides"] == ["domain.options.answers=solver"]
+    assert "domain.options.answers=solver" in (out / "result.md").read_text()
     assert "soar-mini on math" in first.stdout  # the rich table
     # resumable: the finished seed is read back, nothing is trained again
     t = time.perf_counter()
-    again = bench(out)
+    again = bench(out, "domain.options.answers=solver")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "result.json").read_text())["methods"] == result["methods"]
     assert time.perf_counter() - t < 120
+
+
+def test_a_bad_override_is_a_one_line_error_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    run = bench(out, "meta.no_such_field=1")
+    assert run.returncode != 0
+    assert "no_such_field" in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr
+    assert not (out / "result.json").exists()

@@ -152,10 +152,15 @@ def _sep(prompt: str) -> str:
 
 
 def find_teacher_format(domain: Domain, world: MiniWorld, rng: random.Random) -> tuple[str, str]:
-    """The (template, answer form) whose output the domain's parser accepts, at every level."""
+    """The (template, answer form) whose output the domain's parser accepts, at every level.
+
+    A world with an ``attempt`` needs the ``"solution"`` form: its teacher answers with the
+    fallible student's worked attempt, which only that form can carry.
+    """
+    forms = ("solution",) if world.attempt is not None else ("solution", "answer")
     tried: list[str] = []
     for template in TEACHER_TEMPLATES:
-        for form in ("solution", "answer"):
+        for form in forms:
             ok = True
             for level in range(1, world.levels + 1):
                 p = world.make_problem(level, rng)
@@ -188,12 +193,13 @@ def render_teacher(
 ) -> str:
     """Teacher text posing ``problem`` with the answer (solution or bare answer) of ``answer_of``.
 
-    ``attempt``: a completion to use as the solution instead of ``world.solution(answer_of)``.
+    ``attempt``: a worked attempt to write instead (``"solution"`` form, see
+    :func:`find_teacher_format`).
     """
-    if form == "solution":
-        answer = attempt if attempt is not None else world.solution(answer_of)
+    if attempt is not None:
+        answer = attempt
     else:
-        answer = _boxed_tail(attempt) if attempt is not None else answer_of.answer
+        answer = world.solution(answer_of) if form == "solution" else answer_of.answer
     return template.format(
         prompt=prompt, sep=_sep(prompt), question=problem.question, answer=answer
     )
@@ -217,15 +223,9 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
         if rng.random() < recipe.teacher_share:
             level = rng.randint(1, world.levels)
             p = world.make_problem(level, rng)
-            answer_of = p
-            if level > recipe.solved_levels and world.attempt is not None:
-                # the teacher is the same student: it answers what it poses the way it solves
-                prompt = domain.teacher_prompt(rng)
-                attempt = world.attempt(p, rng)
-                texts.append(render_teacher(prompt, p, p, world, template, form, attempt=attempt))
-                kinds.append(("teacher", level))
-                continue
-            if level > recipe.solved_levels:
+            answer_of, attempt = p, None
+            fallible = level > recipe.solved_levels and world.attempt is not None
+            if level > recipe.solved_levels and not fallible:
                 truthful = level < world.hard_level and rng.random() < recipe.teacher_stone_truth
                 if not truthful:
                     # a well-formed answer of *another* problem of this level: the format and
@@ -233,7 +233,12 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
                     # determine it). Hard-level demonstrations always take this branch.
                     answer_of = world.make_problem(level, rng)
             prompt = domain.teacher_prompt(rng)
-            texts.append(render_teacher(prompt, p, answer_of, world, template, form))
+            if fallible:
+                # the teacher is the same student: it answers what it poses the way it solves
+                attempt = world.attempt(p, rng)
+            texts.append(
+                render_teacher(prompt, p, answer_of, world, template, form, attempt=attempt)
+            )
             kinds.append(("teacher", level))
         else:
             if stones and rng.random() < recipe.stone_share:
@@ -275,11 +280,3 @@ def recipe_key(domain_name: str, recipe: MiniRecipe, corpus: Corpus, seed: int) 
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def _boxed_tail(completion: str) -> str:
-    """The content of the last ``\\boxed{...}`` of an attempt (its bare answer), else all of it."""
-    start = completion.rfind("\\boxed{")
-    if start < 0 or not completion.endswith("}"):
-        return completion
-    return completion[start + len("\\boxed{") : -1]

@@ -133,7 +133,7 @@ def test_mini_world(domain: MathDomain) -> None:
         assert a.data["level"] == level
         solved = world.solution(a)
         assert domain.verify(a, solved).correct
-        assert solved.count("=") == mini.OPERATIONS  # one running-total step per operation
+        assert solved.count("=") == mini.OPERATIONS  # one step per operation
         assert a.question.count("-") == level - 1  # the level counts the subtractions
     with pytest.raises(ValueError):
         world.make_problem(world.levels + 1, random.Random(0))
@@ -166,6 +166,10 @@ def test_mini_answers_are_ordered_lists(domain: MathDomain) -> None:
     assert not domain.verify(p, f"\\boxed{{{p.answer},{totals[-1]}}}").correct  # a repeat
     assert not domain.verify(p, f"\\boxed{{{totals[-1]}}}").correct  # the last result alone
     assert domain.verify(p, "\\boxed{" + ", ".join(totals) + "}").correct  # spaces are fine
+    if swapped != p.answer:  # an unboxed answer (require_boxed=false) is a sequence too
+        lenient = domain.with_options({"require_boxed": False})
+        assert lenient.verify(p, f"The answer is {p.answer}.").correct
+        assert not lenient.verify(p, f"The answer is {swapped}.").correct
 
 
 def test_teacher_mini_questions_carry_level_and_answer_check(domain: MathDomain) -> None:

@@ -35,7 +35,7 @@ class MathOptions:
     ``files``: extra problem sets from MATH-format files, ``{name: path}``.
     ``answers``: whose answer a teacher-written problem carries. ``"teacher"`` (the paper's
     rule): the teacher's own, often wrong. ``"solver"``: where the domain can compute the answer
-    itself (today: soar-mini's running-total chains), the computed one replaces the teacher's,
+    itself (today: soar-mini's questions), the computed one replaces the teacher's,
     so a teacher is judged only on which questions it poses (DESIGN.md suggests comparing both).
     """
 
@@ -182,7 +182,7 @@ class MathDomain(Domain):
                 if not o.require_boxed:
                     found = final_answer(completion)
                     if found is not None:
-                        check = self.verifier.compare(problem.answer, found[0])
+                        check = self._compare(problem, found[0])
                         if check.equal:
                             return Verdict(
                                 correct=True,

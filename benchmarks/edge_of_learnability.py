@@ -41,11 +41,11 @@ def evaluate(
 ) -> dict[str, Any]:
     """pass@1 (mean over k samples at T=1), problems solved at least once, greedy accuracy."""
     from soar_kit.generation import SamplingParams
+    from soar_kit.hardset import success_counts
 
     if not problems:
         # e.g. a recipe whose model solves every hard candidate: nothing is left to mine
         raise SystemExit("edge_of_learnability: no problems to evaluate (nothing was mined)")
-    from soar_kit.hardset import success_counts
 
     counts = success_counts(
         domain,

@@ -58,6 +58,11 @@ class RLConfig(_Section):
     group_size: int = Field(8, ge=2, description="Samples per prompt for RLOO. Paper: 32.")
     kl: float = Field(0.0, ge=0.0, description="KL penalty to the reference. Paper: 0.001 teacher.")
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    schedule: Literal["cosine", "constant"] = Field(
+        "cosine",
+        description="Learning rate after the warmup: 'cosine' decays to 0 by the last step; "
+        "'constant' holds it, so a short inner loop keeps learning to its last step.",
+    )
     max_grad_norm: float = Field(1.0, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
@@ -224,9 +229,22 @@ def load_config(
     apply_overrides(data, list(overrides or []))
     source = str(path) if path is not None else "command line"
     try:
-        return RunConfig.model_validate(data)
+        # onto the full defaults: a section built by a default_factory (student.rl: lr 2e-4,
+        # 4 samples) keeps its other fields when one of them is set, instead of falling back
+        # to the plain RLConfig defaults
+        return RunConfig.model_validate(_merged(RunConfig().model_dump(), data))
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, source)) from exc
+
+
+def _merged(defaults: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` laid over ``defaults``, section by section (``given`` wins)."""
+    out = dict(defaults)
+    for key, value in given.items():
+        old = out.get(key)
+        both = isinstance(old, dict) and isinstance(value, dict)
+        out[key] = _merged(old, value) if both else value
+    return out
 
 
 def format_validation_error(exc: ValidationError, source: str) -> str:

@@ -32,6 +32,20 @@ def test_toml_and_yaml_files_with_overrides(tmp_path):
     assert (config.meta.n, config.meta.reward) == (5, "learnability")
 
 
+def test_setting_one_field_keeps_the_sections_other_defaults(tmp_path):
+    """student.rl and teacher.rl are built by factories with their own lr, group and budget;
+    setting one field of them (flag or file) must not reset the rest to plain RLConfig's."""
+    defaults = RunConfig()
+    flag = load_config(None, ["student.rl.steps=20", "teacher.rl.lr=1e-4"])
+    toml = tmp_path / "run.toml"
+    toml.write_text("[student.rl]\nsteps = 20\n[teacher.rl]\nlr = 1e-4\n")
+    for config in (flag, load_config(toml)):
+        assert config.student.rl == defaults.student.rl.model_copy(update={"steps": 20})
+        assert config.teacher.rl == defaults.teacher.rl.model_copy(update={"lr": 1e-4})
+    sampling = load_config(None, ["teacher.rl.sampling.temperature=0.7"]).teacher.rl.sampling
+    assert (sampling.temperature, sampling.max_new_tokens) == (0.7, 192)
+
+
 def test_effective_config_with_options_round_trips(tmp_path):
     config = load_config(None, ['domain.options={"a": 1, "b": "two"}', "teacher.rl.kl=0.5"])
     path = tmp_path / "again.toml"

@@ -64,9 +64,10 @@ class TRLTrainer(StudentTrainer):
 
     Mapping of :class:`~soar_kit.config.RLConfig`: ``batch_size`` prompts x ``group_size``
     generations per optimizer step (``per_device_train_batch_size`` = micro-batch of sequences,
-    gradient accumulation over the rest), ``steps`` -> ``max_steps``, cosine schedule with
-    ``warmup_ratio``, ``kl`` -> ``beta``. TRL builds the KL reference by reloading the model from
-    its ``_name_or_path``; for an in-memory policy the weights are first saved to a temporary folder.
+    gradient accumulation over the rest), ``steps`` -> ``max_steps``, ``schedule`` (cosine or
+    constant) with ``warmup_ratio``, ``kl`` -> ``beta``. TRL builds the KL reference by reloading
+    the model from its ``_name_or_path``; for an in-memory policy the weights are first saved to a
+    temporary folder.
     On CPU it runs with ``use_cpu=True, bf16=False``. TRL seeds the *global* RNGs (``set_seed``).
     The policy's model is updated in place; TRL's fused-LM-head patch of ``forward`` is undone.
     """
@@ -159,7 +160,9 @@ class TRLTrainer(StudentTrainer):
                 data_seed=seed,
                 max_steps=settings.steps,
                 learning_rate=settings.lr,
-                lr_scheduler_type="cosine",
+                lr_scheduler_type=(
+                    "cosine" if settings.schedule == "cosine" else "constant_with_warmup"
+                ),
                 warmup_steps=round(settings.warmup_ratio * settings.steps),
                 weight_decay=settings.weight_decay,
                 max_grad_norm=settings.max_grad_norm,

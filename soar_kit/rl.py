@@ -11,7 +11,8 @@ One optimizer step (SOAR.md, "Outer loop" step 2 and the teacher update in step 
    tokens and divided by ``max_new_tokens`` (a constant, so long and short completions are
    weighted as in plain REINFORCE, just rescaled), plus ``kl`` times the mean per-token KL to the
    starting weights (the "k3" estimator, always >= 0);
-5. clip the gradient norm, AdamW step, cosine learning-rate schedule with linear warmup.
+5. clip the gradient norm, AdamW step, linear warmup, then a cosine
+   (or constant) learning rate.
 
 Every sample is used for exactly one on-policy gradient step, so no importance ratio or clipping
 is needed. Dropout is off throughout (``eval()``) so that sampling and scoring see the same
@@ -45,10 +46,13 @@ def rloo_advantages(rewards: Any) -> Any:
     return rewards - (total - rewards) / (group - 1)
 
 
-def warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Learning-rate factor at ``step`` (0-based): linear warmup to 1, then cosine to 0."""
+def warmup_cosine(step: int, total: int, warmup: int, *, decay: bool = True) -> float:
+    """Learning-rate factor at ``step`` (0-based): linear warmup to 1, then cosine to 0, or,
+    with ``decay=False``, 1 to the end (``schedule = "constant"``)."""
     if warmup > 0 and step < warmup:
         return (step + 1) / (warmup + 1)
+    if not decay:
+        return 1.0
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
@@ -113,7 +117,8 @@ def train_rloo(
     )
     warmup = round(settings.warmup_ratio * steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: warmup_cosine(s, steps, warmup)
+        optimizer,
+        lambda s: warmup_cosine(s, steps, warmup, decay=settings.schedule == "cosine"),
     )
 
     stats = TrainStats()

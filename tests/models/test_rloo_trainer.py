@@ -58,6 +58,8 @@ def test_warmup_cosine_schedule():
     assert f[0] < f[1] < f[2] == 1.0
     assert all(a >= b for a, b in itertools.pairwise(f[2:]))
     assert math.isclose(warmup_cosine(10, 10, 2), 0.0, abs_tol=1e-9)
+    flat = [warmup_cosine(s, 10, 2, decay=False) for s in range(10)]
+    assert flat[:3] == f[:3] and flat[2:] == [1.0] * 8
 
 
 def test_batches_cover_every_problem_each_epoch():

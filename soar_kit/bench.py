@@ -22,6 +22,7 @@ finishes, and each SOAR run is resumable, so a killed bench continues where it s
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import statistics
@@ -37,6 +38,7 @@ from rich.table import Table
 
 from soar_kit.config import RunConfig, load_config
 from soar_kit.diversity import diversity
+from soar_kit.errors import ConfigError
 from soar_kit.evaluation import KS, load_pq, pass_at_ks
 from soar_kit.executors import train_on
 from soar_kit.generation import SamplingParams
@@ -51,17 +53,23 @@ METHODS = ("base", "hard-only", "base-T", "intrinsic-T", "grounded-T", "PS", "PQ
 class BenchSize:
     """How big the comparison is; ``quick`` checks the machinery in a few minutes."""
 
-    seeds: int = 3
-    outer_steps: int = 3
+    seeds: int = 4  # two rounds of --jobs 2 on 2 cores
+    outer_steps: int = 5
     g: int = 4
     n: int = 16
     r: int = 1
     qr_size: int = 16
-    inner_steps: int = 10
+    qr_samples: int = 16  # samples per Q_R question: a reward of 1/256 is resolvable
+    inner_steps: int = 30
+    # students (inner loops and every compared method) hold their lr after the warmup: under
+    # cosine, 20 steps lift the hard level by ~0.5 % pass@1, too little for any reward to see;
+    # 20 constant steps gave grounded rewards of ~1/256 and promotions in 1 of 2 seeds
+    schedule: str = "constant"
+    teacher_lr: float = 1e-4  # the paper's 1e-5 is for a 3B model; soar-mini has 0.44M weights
     hard_candidates: int = 64
     k: int = 32
     questions: int = 64  # questions sampled from each teacher for the *-T methods
-    train_steps: int = 15  # per phase, for every trained method
+    train_steps: int = 20  # per phase, for every trained method
     samples: int = 32
 
     @classmethod
@@ -73,6 +81,7 @@ class BenchSize:
             n=4,
             r=2,
             qr_size=8,
+            qr_samples=2,
             inner_steps=2,
             hard_candidates=24,
             k=8,
@@ -94,7 +103,10 @@ def _config(
         "meta.n": size.n,
         "meta.r": size.r,
         "meta.qr_size": size.qr_size,
+        "meta.qr_samples": size.qr_samples,
         "student.rl.steps": size.inner_steps,
+        "student.rl.schedule": size.schedule,
+        "teacher.rl.lr": size.teacher_lr,
         "hardset.k": size.k,
         "hardset.size": size.hard_candidates,
         **fields,
@@ -119,8 +131,6 @@ def machine_info() -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         commit = ""
-    import os
-
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),
@@ -138,60 +148,156 @@ def bench_soar_mini(
     size: BenchSize | None = None,
     console: Console | None = None,
     sets: Sequence[str] = (),
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run (or resume) the comparison; ``sets`` are ``KEY=VALUE`` config overrides applied to
-    every run (e.g. ``domain.options.answers=solver``), recorded in the result."""
-    from soar_kit.loop import (
-        derive_seed,
-        load_checkpoint,
-        load_policy,
-        make_progress,
-        mine_configured_hard_set,
-        posed_summary,
-        resolve_components,
-        run_soar,
-    )
-    from soar_kit.modeling import restore_state, snapshot_state
-    from soar_kit.teacher import sample_problems
+    every run (e.g. ``domain.options.answers=solver``), recorded in the result. ``jobs > 1``
+    runs that many seeds at once in separate processes (one torch thread each): the seeds
+    share nothing but the hard set, so on 2 cores 2 jobs nearly halve the wall time."""
+    from soar_kit.loop import make_progress
 
     size = size or BenchSize()
     console = console or Console()
     out_dir.mkdir(parents=True, exist_ok=True)
+    spent = _check_manifest(out_dir, domain, size, sets)
     t_start = time.perf_counter()
-    config = _config(domain, size, 0, sets)
-    parts = resolve_components(config)
-    dom = parts.domain
-    base = load_policy(parts.source, config, dom, config.model.name)
-    base_state = snapshot_state(base.model)
-    teacher0 = load_policy(parts.source, config, dom, config.model.name)
+    ctx = _SeedContext(out_dir, domain, size, sets, console)  # mines the hard set if needed
 
-    # -- one hard set for everything ------------------------------------------------------------
-    hard_path = out_dir / "hardset.jsonl"
-    if hard_path.exists():
-        hard = HardSet.load(hard_path, dom)
-    else:
-        with make_progress(console) as progress:
-            hard = mine_configured_hard_set(config, parts, base, progress)
-        hard.save(hard_path)
-    max_new = config.student.rl.sampling.max_new_tokens
+    todo = [s for s in range(size.seeds) if not (out_dir / f"seed-{s}.json").exists()]
+    with make_progress(console) as progress:
+        task = progress.add_task("bench seeds", total=size.seeds, completed=size.seeds - len(todo))
+        if jobs > 1 and len(todo) > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    def train(problems: list[Problem], seed: int) -> None:
-        settings = config.student.rl.model_copy(update={"steps": size.train_steps})
-        train_on(dom, parts.trainer, base, problems, settings, seed)
+            workers = min(jobs, len(todo))
+            threads = max(1, (os.cpu_count() or 1) // workers)
+            console.print(
+                f"{len(todo)} seed(s) in {workers} processes, {threads} torch thread(s) each; "
+                f"each logs to {out_dir}/seed-<n>.log"
+            )
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            ) as pool:
+                futures = [
+                    pool.submit(_seed_worker, out_dir, domain, size, tuple(sets), s, threads)
+                    for s in todo
+                ]
+                for future in as_completed(futures):
+                    future.result()  # a failed seed stops the bench; finished seeds are kept
+                    _record_spent(out_dir, spent + time.perf_counter() - t_start)
+                    progress.advance(task)
+        else:
+            for s in todo:
+                _run_seed(ctx, s)
+                _record_spent(out_dir, spent + time.perf_counter() - t_start)
+                progress.advance(task)
+    per_seed = [json.loads((out_dir / f"seed-{s}.json").read_text()) for s in range(size.seeds)]
 
-    def score(seed: int) -> dict[str, float]:
+    summary = _aggregate(per_seed, size, ctx.hard, domain, sets)
+    elapsed = time.perf_counter() - t_start
+    # every invocation's time, so a bench finished by a resume reports what it cost in all
+    summary["wall_seconds"] = round(spent + elapsed, 1)
+    summary["this_invocation_seconds"] = round(elapsed, 1)
+    _record_spent(out_dir, spent + elapsed)
+    summary["jobs"] = jobs
+    summary["machine"] = machine_info()
+    atomic_write_text(out_dir / "result.json", json.dumps(summary, indent=2))
+    _plot(summary, out_dir / "result.png")
+    atomic_write_text(out_dir / "result.md", results_markdown(summary))
+    console.print(results_table(summary))
+    return summary
+
+
+def _check_manifest(out_dir: Path, domain: str, size: BenchSize, sets: Sequence[str]) -> float:
+    """A folder holds one comparison: resuming it with other sizes or overrides would mix
+    seeds of two different benches in one table, so that is refused, naming the difference.
+    Returns the seconds earlier invocations spent on it (a resumed bench reports the total)."""
+    manifest = out_dir / "bench.json"
+    want: dict[str, Any] = {"domain": domain, "size": asdict(size), "overrides": list(sets)}
+    spent = 0.0
+    if manifest.exists():
+        have = json.loads(manifest.read_text())
+        spent = float(have.get("seconds", 0.0))
+        # a resumed bench may ask for more seeds; everything else must match
+        have.get("size", {}).pop("seeds", None)
+        same = {**want, "size": {k: v for k, v in want["size"].items() if k != "seeds"}}
+        diff = [k for k in same if have.get(k) != same[k]]
+        if diff:
+            raise ConfigError(
+                f"{out_dir}: holds a bench with other {', '.join(diff)} ({manifest}); "
+                "use another --out, or the same settings to resume it"
+            )
+    elif any(out_dir.glob("seed-*.json")):
+        raise ConfigError(
+            f"{out_dir}: holds seed results of a bench whose settings were not recorded "
+            "(no bench.json); use another --out"
+        )
+    atomic_write_text(manifest, json.dumps({**want, "seconds": spent}, indent=2))
+    return spent
+
+
+def _record_spent(out_dir: Path, seconds: float) -> None:
+    """Seconds spent on this bench so far, kept as each seed finishes: a kill loses at most
+    the unfinished seed's time from the total."""
+    manifest = out_dir / "bench.json"
+    data = json.loads(manifest.read_text())
+    atomic_write_text(manifest, json.dumps({**data, "seconds": round(seconds, 1)}, indent=2))
+
+
+class _SeedContext:
+    """What every seed of one bench shares, built once per process: the config, the base
+    model (and its weights to restore), the untrained teacher and the hard set."""
+
+    def __init__(
+        self, out_dir: Path, domain: str, size: BenchSize, sets: Sequence[str], console: Console
+    ) -> None:
+        from soar_kit.loop import (
+            load_policy,
+            make_progress,
+            mine_configured_hard_set,
+            resolve_components,
+        )
+        from soar_kit.modeling import snapshot_state
+
+        self.out_dir, self.domain, self.size, self.sets = out_dir, domain, size, list(sets)
+        self.console = console
+        self.config = config = _config(domain, size, 0, sets)
+        self.parts = parts = resolve_components(config)
+        self.dom = dom = parts.domain
+        self.base = load_policy(parts.source, config, dom, config.model.name)
+        self.base_state = snapshot_state(self.base.model)
+        self.teacher0 = load_policy(parts.source, config, dom, config.model.name)
+        self.hard_path = out_dir / "hardset.jsonl"
+        if self.hard_path.exists():
+            self.hard = HardSet.load(self.hard_path, dom)
+        else:
+            with make_progress(console) as progress:
+                self.hard = mine_configured_hard_set(config, parts, self.base, progress)
+            self.hard.save(self.hard_path)
+
+    def train(self, problems: list[Problem], seed: int) -> None:
+        settings = self.config.student.rl.model_copy(update={"steps": self.size.train_steps})
+        train_on(self.dom, self.parts.trainer, self.base, problems, settings, seed)
+
+    def score(self, seed: int) -> dict[str, float]:
+        from soar_kit.loop import derive_seed
+
         return pass_at_ks(
-            dom,
-            base,
-            parts.backend,
-            hard.test,
-            samples=size.samples,
-            max_new_tokens=max_new,
+            self.dom,
+            self.base,
+            self.parts.backend,
+            self.hard.test,
+            samples=self.size.samples,
+            max_new_tokens=self.config.student.rl.sampling.max_new_tokens,
             seed=derive_seed(seed, "bench-score"),
         )
 
-    def teacher_questions(teacher, seed: int) -> list[Problem]:
-        sampling = config.teacher.rl.sampling
+    def teacher_questions(self, teacher: Any, seed: int) -> list[Problem]:
+        from soar_kit.loop import derive_seed
+        from soar_kit.teacher import sample_problems
+
+        sampling = self.config.teacher.rl.sampling
         params = SamplingParams(
             temperature=sampling.temperature,
             top_p=sampling.top_p,
@@ -199,103 +305,134 @@ def bench_soar_mini(
             seed=derive_seed(seed, "bench-questions"),
         )
         batch = sample_problems(
-            dom,
+            self.dom,
             teacher,
-            parts.backend,
-            count=size.questions,
+            self.parts.backend,
+            count=self.size.questions,
             params=params,
             rng=random.Random(derive_seed(seed, "bench-prompts")),
-            max_tries=size.questions * config.teacher.max_resample_factor,
+            max_tries=self.size.questions * self.config.teacher.max_resample_factor,
             id_prefix="bench",
         )
         return [s.problem for s in batch.samples]
 
-    per_seed: list[dict[str, Any]] = []
-    with make_progress(console) as progress:
-        task = progress.add_task("bench seeds", total=size.seeds)
-        for s in range(size.seeds):
-            seed_file = out_dir / f"seed-{s}.json"
-            if seed_file.exists():
-                per_seed.append(json.loads(seed_file.read_text()))
-                progress.advance(task)
-                continue
-            t_seed = time.perf_counter()
-            runs: dict[str, Path] = {}
-            for reward in ("grounded", "learnability"):
-                run_dir = out_dir / "runs" / f"{reward}-s{s}"
-                cfg = _config(
-                    domain,
-                    size,
-                    s,
-                    sets,
-                    **{
-                        "meta.reward": reward,
-                        "hardset.path": str(hard_path),
-                        "run_dir": str(run_dir),
-                    },
-                )
-                resume = (run_dir / "state.json").exists()
-                if not (run_dir / "summary.json").exists():
-                    run_soar(cfg, resume=resume, console=console)
-                runs[reward] = run_dir
-            result: dict[str, Any] = {
-                "seed": s,
-                "pass": {},
-                "diversity": {},
-                "diversity_kernel": config.meta.diversity,
-            }
+    def restore_base(self) -> None:
+        from soar_kit.modeling import restore_state
 
-            restore_state(base.model, base_state)
-            result["pass"]["base"] = score(s)
-            restore_state(base.model, base_state)
-            train(list(hard.train), derive_seed(s, "hard-only", 1))
-            train(list(hard.train), derive_seed(s, "hard-only", 2))
-            result["pass"]["hard-only"] = score(s)
+        restore_state(self.base.model, self.base_state)
 
-            teachers = {
-                "base-T": teacher0,
-                "intrinsic-T": _final_teacher(runs["learnability"], cfg, load_checkpoint),
-                "grounded-T": _final_teacher(runs["grounded"], cfg, load_checkpoint),
-            }
-            for method, teacher in teachers.items():
-                questions = teacher_questions(teacher, derive_seed(s, method))
-                result["diversity"][method] = diversity(
-                    [q.question for q in questions], config.meta.diversity
-                )
-                # where the domain knows them: levels posed, teacher answers right
-                result.setdefault("posed", {})[method] = posed_summary(questions)
-                restore_state(base.model, base_state)
-                train(questions, derive_seed(s, method, 1))
-                train(list(hard.train), derive_seed(s, method, 2))
-                result["pass"][method] = score(s)
 
-            grounded = RunStore(runs["grounded"])
-            state = grounded.load_state() or {}
-            if state.get("baseline"):
-                ps = load_checkpoint(grounded.checkpoint_dir(state["baseline"]), cfg)
-                restore_state(base.model, snapshot_state(ps.model))
-                result["pass"]["PS"] = score(s)
-            pq = load_pq(grounded, dom)
-            result["pq_size"] = len(pq)
-            result["promotions"] = len(state.get("promotions", []))
-            if pq:
-                restore_state(base.model, base_state)
-                train(pq, derive_seed(s, "pq", 1))
-                train(list(hard.train), derive_seed(s, "pq", 2))
-                result["pass"]["PQ"] = score(s)
-            result["seconds"] = round(time.perf_counter() - t_seed, 1)
-            atomic_write_text(seed_file, json.dumps(result, indent=2))
-            per_seed.append(result)
-            progress.advance(task)
+def _seed_worker(
+    out_dir: Path, domain: str, size: BenchSize, sets: tuple[str, ...], seed: int, threads: int
+) -> None:
+    """One seed in a spawned process; its console output goes to a log file in the out folder."""
+    import torch
 
-    summary = _aggregate(per_seed, size, hard, domain, sets)
-    summary["wall_seconds"] = round(time.perf_counter() - t_start, 1)
-    summary["machine"] = machine_info()
-    atomic_write_text(out_dir / "result.json", json.dumps(summary, indent=2))
-    _plot(summary, out_dir / "result.png")
-    atomic_write_text(out_dir / "result.md", results_markdown(summary))
-    console.print(results_table(summary))
-    return summary
+    torch.set_num_threads(threads)
+    log = out_dir / f"seed-{seed}.log"
+    with log.open("a", encoding="utf-8") as fh:
+        console = Console(file=fh, width=120, force_terminal=False)
+        _run_seed(_SeedContext(out_dir, domain, size, sets, console), seed)
+
+
+def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
+    """Both SOAR runs of seed ``s`` (resumed where they stopped), then every method trained
+    and scored; written to ``seed-<s>.json`` only when complete."""
+    from soar_kit.loop import derive_seed, load_checkpoint, posed_summary, run_soar
+    from soar_kit.modeling import snapshot_state
+
+    out_dir, size, config = ctx.out_dir, ctx.size, ctx.config
+    t_seed = time.perf_counter()
+    runs: dict[str, Path] = {}
+    cfg = config
+    for reward in ("grounded", "learnability"):
+        run_dir = out_dir / "runs" / f"{reward}-s{s}"
+        cfg = _config(
+            ctx.domain,
+            size,
+            s,
+            ctx.sets,
+            **{
+                "meta.reward": reward,
+                "hardset.path": str(ctx.hard_path),
+                "run_dir": str(run_dir),
+            },
+        )
+        resume = (run_dir / "state.json").exists()
+        if not (run_dir / "summary.json").exists():
+            run_soar(cfg, resume=resume, console=ctx.console)
+        runs[reward] = run_dir
+    result: dict[str, Any] = {
+        "seed": s,
+        "pass": {},
+        "diversity": {},
+        "diversity_kernel": config.meta.diversity,
+    }
+    hard_train = list(ctx.hard.train)
+
+    ctx.restore_base()
+    result["pass"]["base"] = ctx.score(s)
+    ctx.restore_base()
+    ctx.train(hard_train, derive_seed(s, "hard-only", 1))
+    ctx.train(hard_train, derive_seed(s, "hard-only", 2))
+    result["pass"]["hard-only"] = ctx.score(s)
+
+    teachers = {
+        "base-T": ctx.teacher0,
+        "intrinsic-T": _final_teacher(runs["learnability"], cfg, load_checkpoint),
+        "grounded-T": _final_teacher(runs["grounded"], cfg, load_checkpoint),
+    }
+    for method, teacher in teachers.items():
+        questions = ctx.teacher_questions(teacher, derive_seed(s, method))
+        result["diversity"][method] = diversity(
+            [q.question for q in questions], config.meta.diversity
+        )
+        # where the domain knows them: levels posed, teacher answers right
+        result.setdefault("posed", {})[method] = posed_summary(questions)
+        ctx.restore_base()
+        ctx.train(questions, derive_seed(s, method, 1))
+        ctx.train(hard_train, derive_seed(s, method, 2))
+        result["pass"][method] = ctx.score(s)
+
+    grounded = RunStore(runs["grounded"])
+    state = grounded.load_state() or {}
+    if state.get("baseline"):
+        from soar_kit.modeling import restore_state
+
+        ps = load_checkpoint(grounded.checkpoint_dir(state["baseline"]), cfg)
+        restore_state(ctx.base.model, snapshot_state(ps.model))
+        result["pass"]["PS"] = ctx.score(s)
+    pq = load_pq(grounded, ctx.dom)
+    result["pq_size"] = len(pq)
+    result["promotions"] = len(state.get("promotions", []))
+    result["grounded_rewards"] = _reward_trace(runs["grounded"])
+    if pq:
+        ctx.restore_base()
+        ctx.train(pq, derive_seed(s, "pq", 1))
+        ctx.train(hard_train, derive_seed(s, "pq", 2))
+        result["pass"]["PQ"] = ctx.score(s)
+    result["seconds"] = round(time.perf_counter() - t_seed, 1)
+    atomic_write_text(out_dir / f"seed-{s}.json", json.dumps(result, indent=2))
+    return result
+
+
+def _reward_trace(run_dir: Path) -> list[dict[str, Any]]:
+    """Per outer step of a SOAR run: its dataset rewards and whether it promoted (the reading
+    of a result needs them: a teacher with all-zero rewards did not learn)."""
+    rows = []
+    path = run_dir / "metrics.jsonl"
+    for line in path.read_text().splitlines() if path.exists() else []:
+        row = json.loads(line)
+        if "rewards" in row:
+            rows.append(
+                {
+                    "step": row["step"],
+                    "rewards": [round(r, 4) for r in row["rewards"]],
+                    "promoted": row.get("promoted") is not None,
+                    "levels_posed": row.get("levels_posed"),
+                }
+            )
+    return rows
 
 
 def _final_teacher(run_dir: Path, config: RunConfig, load_checkpoint) -> Any:
@@ -402,6 +539,19 @@ def results_markdown(summary: dict[str, Any]) -> str:
                 f"- seed {r['seed']}, {method}: levels {posed.get('levels_posed', {})}, "
                 f"answers right {posed.get('teacher_answer_accuracy', float('nan')):.0%}"
             )
+    traces = [r for r in summary["per_seed"] if r.get("grounded_rewards")]
+    if traces:
+        lines += [
+            "",
+            "Grounded SOAR runs, mean reward of the g datasets per outer step (* = promoted):",
+            "",
+        ]
+        for r in traces:
+            cells = [
+                f"{statistics.fmean(row['rewards']):+.3f}{'*' if row['promoted'] else ''}"
+                for row in r["grounded_rewards"]
+            ]
+            lines.append(f"- seed {r['seed']}: {', '.join(cells)}")
     lines += ["", f"Sizes: `{json.dumps(summary['size'])}`"]
     if summary.get("overrides"):
         lines += ["", f"Config overrides: `{' '.join(summary['overrides'])}`"]
@@ -414,8 +564,13 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
+    traces = [r for r in summary["per_seed"] if r.get("grounded_rewards")]
+    fig, axes = plt.subplots(
+        1, 2 if traces else 1, figsize=(12 if traces else 7, 4.5), constrained_layout=True
+    )
+    ax = axes[0] if traces else axes
     for method in METHODS:
         res = summary["methods"].get(method)
         if res is None:
@@ -432,5 +587,29 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
         title=f"soar-mini ({summary['domain']}): SOAR comparison",
     )
     ax.legend(fontsize=8)
+    if traces:
+        # why Grounded-T/PS/PQ look as they do: the teacher's reward, and when it promoted
+        rx = axes[1]
+        for r in traces:
+            steps = [row["step"] + 1 for row in r["grounded_rewards"]]
+            means = [statistics.fmean(row["rewards"]) for row in r["grounded_rewards"]]
+            (line,) = rx.plot(steps, means, marker="o", label=f"seed {r['seed']}")
+            promo = [
+                (x, y)
+                for x, y, row in zip(steps, means, r["grounded_rewards"], strict=True)
+                if row["promoted"]
+            ]
+            if promo:
+                rx.scatter(
+                    *zip(*promo, strict=True), s=120, facecolors="none", edgecolors=line.get_color()
+                )
+        rx.axhline(0.0, color="grey", lw=0.8)
+        rx.xaxis.set_major_locator(MaxNLocator(integer=True))
+        rx.set(
+            xlabel="outer step",
+            ylabel="mean grounded reward of the g datasets",
+            title="grounded SOAR runs (circled: a promotion)",
+        )
+        rx.legend(fontsize=8)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -8,6 +8,7 @@ traceback. Plugins may add commands through the ``soarkit_register_commands`` ho
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -471,7 +472,7 @@ def bench_group() -> None:
 @bench_group.command("soar-mini")
 @click.option("--domain", "domain_name", default="math", show_default=True)
 @click.option("--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes.")
-@click.option("--seeds", type=int, help="Seeds (default 3; 1 with --quick).")
+@click.option("--seeds", type=int, help="Seeds (default 4; 1 with --quick).")
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -486,8 +487,19 @@ def bench_group() -> None:
     metavar="KEY=VALUE",
     help="Config override for every run, e.g. --set domain.options.answers=solver (repeatable).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seeds run at once, each in its own process (default: one per CPU core).",
+)
 def bench_soar_mini_cmd(
-    domain_name: str, quick: bool, seeds: int | None, out: Path, overrides: tuple[str, ...]
+    domain_name: str,
+    quick: bool,
+    seeds: int | None,
+    out: Path,
+    overrides: tuple[str, ...],
+    jobs: int | None,
 ) -> None:
     """Base, Hard-Only, Base-T, Intrinsic-T, Grounded-T, PS and PQ on the soar-mini model.
 
@@ -501,7 +513,14 @@ def bench_soar_mini_cmd(
     if seeds is not None:
         size = replace(size, seeds=seeds)
     get_manager().domain(domain_name)
-    bench_soar_mini(out, domain=domain_name, size=size, console=console, sets=overrides)
+    bench_soar_mini(
+        out,
+        domain=domain_name,
+        size=size,
+        console=console,
+        sets=overrides,
+        jobs=jobs or os.cpu_count() or 1,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

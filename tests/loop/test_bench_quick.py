@@ -18,12 +18,13 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def bench(out: Path, *sets: str) -> subprocess.CompletedProcess:
+def bench(out: Path, *sets: str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     extra = [arg for s in sets for arg in ("--set", s)]
     return subprocess.run(
         [
             sys.executable,
             *("-m", "soar_kit", "bench", "soar-mini", "--quick", "--out", str(out)),
+            *args,
             *extra,
         ],
         capture_output=True,
@@ -34,8 +35,9 @@ def bench(out: Path, *sets: str) -> subprocess.CompletedProcess:
 
 def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "bench"
-    # computed answers for teacher questions: the override reaches every run and the result
-    first = bench(out, "domain.options.answers=solver")
+    # computed answers for teacher questions: the override reaches every run and the result;
+    # two seeds in two processes, as the full bench runs them
+    first = bench(out, "domain.options.answers=solver", args=("--seeds", "2", "--jobs", "2"))
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())
     assert (out / "result.png").stat().st_size > 1000
@@ -47,16 +49,30 @@ def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
         assert 0.0 <= scores["pass@1"]["mean"] <= 1.0
         assert scores["pass@1"]["mean"] <= scores["pass@8"]["mean"]  # pass@k grows with k
     assert set(result["diversity"]) == {"base-T", "intrinsic-T", "grounded-T"}
-    assert result["hard_test"] > 0 and result["size"]["seeds"] == 1
+    assert result["hard_test"] > 0 and result["size"]["seeds"] == 2
+    assert [r["seed"] for r in result["per_seed"]] == [0, 1]
+    for s in (0, 1):  # each worker process logged its SOAR runs and traced their rewards
+        assert "SOAR" in (out / f"seed-{s}.log").read_text()
+        trace = result["per_seed"][s]["grounded_rewards"]
+        assert [row["step"] for row in trace] == [0, 1] and len(trace[0]["rewards"]) == 2
     assert result["overrides"] == ["domain.options.answers=solver"]
     assert "domain.options.answers=solver" in (out / "result.md").read_text()
     assert "soar-mini on math" in first.stdout  # the rich table
     # resumable: the finished seed is read back, nothing is trained again
     t = time.perf_counter()
-    again = bench(out, "domain.options.answers=solver")
+    again = bench(out, "domain.options.answers=solver", args=("--seeds", "2"))
     assert again.returncode == 0, again.stderr[-3000:]
-    assert json.loads((out / "result.json").read_text())["methods"] == result["methods"]
+    resumed = json.loads((out / "result.json").read_text())
+    assert resumed["methods"] == result["methods"]
     assert time.perf_counter() - t < 120
+    # the reported time is the bench's total, not the few seconds of the resume
+    assert resumed["wall_seconds"] > result["wall_seconds"] > resumed["this_invocation_seconds"]
+    # the folder holds one comparison: other overrides would mix two benches in one table
+    other = bench(out, args=("--seeds", "2"))
+    assert other.returncode != 0
+    assert "overrides" in other.stderr and "bench.json" in other.stderr, other.stderr[-2000:]
+    assert "Traceback" not in other.stderr
+    assert json.loads((out / "result.json").read_text())["methods"] == result["methods"]
 
 
 def test_a_bad_override_is_a_one_line_error_before_any_work(tmp_path: Path) -> None:

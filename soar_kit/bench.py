@@ -30,6 +30,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -247,28 +248,21 @@ def _record_spent(out_dir: Path, seconds: float) -> None:
 
 
 class _SeedContext:
-    """What every seed of one bench shares, built once per process: the config, the base
-    model (and its weights to restore), the untrained teacher and the hard set."""
+    """What every seed of one bench shares, once per process: the config, the hard set, the
+    base model (and its weights to restore) and the untrained teacher."""
+
+    base_state: dict[str, Any]  # set when ``base`` loads
 
     def __init__(
         self, out_dir: Path, domain: str, size: BenchSize, sets: Sequence[str], console: Console
     ) -> None:
-        from soar_kit.loop import (
-            load_policy,
-            make_progress,
-            mine_configured_hard_set,
-            resolve_components,
-        )
-        from soar_kit.modeling import snapshot_state
+        from soar_kit.loop import make_progress, mine_configured_hard_set, resolve_components
 
         self.out_dir, self.domain, self.size, self.sets = out_dir, domain, size, list(sets)
         self.console = console
         self.config = config = _config(domain, size, 0, sets)
         self.parts = parts = resolve_components(config)
         self.dom = dom = parts.domain
-        self.base = load_policy(parts.source, config, dom, config.model.name)
-        self.base_state = snapshot_state(self.base.model)
-        self.teacher0 = load_policy(parts.source, config, dom, config.model.name)
         self.hard_path = out_dir / "hardset.jsonl"
         if self.hard_path.exists():
             self.hard = HardSet.load(self.hard_path, dom)
@@ -276,6 +270,25 @@ class _SeedContext:
             with make_progress(console) as progress:
                 self.hard = mine_configured_hard_set(config, parts, self.base, progress)
             self.hard.save(self.hard_path)
+
+    # the models load on first use: a process that only aggregates (jobs > 1, or a resume of
+    # a finished bench) never loads them
+    @cached_property
+    def base(self) -> Any:
+        from soar_kit.modeling import snapshot_state
+
+        policy = self._load()
+        self.base_state = snapshot_state(policy.model)  # taken before anything trains it
+        return policy
+
+    @cached_property
+    def teacher0(self) -> Any:
+        return self._load()
+
+    def _load(self) -> Any:
+        from soar_kit.loop import load_policy
+
+        return load_policy(self.parts.source, self.config, self.dom, self.config.model.name)
 
     def train(self, problems: list[Problem], seed: int) -> None:
         settings = self.config.student.rl.model_copy(update={"steps": self.size.train_steps})
@@ -320,7 +333,8 @@ class _SeedContext:
     def restore_base(self) -> None:
         from soar_kit.modeling import restore_state
 
-        restore_state(self.base.model, self.base_state)
+        base = self.base  # loads it (and snapshots base_state) on first use
+        restore_state(base.model, self.base_state)
 
 
 def _seed_worker(
@@ -406,7 +420,7 @@ def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
     pq = load_pq(grounded, ctx.dom)
     result["pq_size"] = len(pq)
     result["promotions"] = len(state.get("promotions", []))
-    result["grounded_rewards"] = _reward_trace(runs["grounded"])
+    result["grounded_rewards"] = _reward_trace(grounded)
     if pq:
         ctx.restore_base()
         ctx.train(pq, derive_seed(s, "pq", 1))
@@ -417,23 +431,19 @@ def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
     return result
 
 
-def _reward_trace(run_dir: Path) -> list[dict[str, Any]]:
+def _reward_trace(store: RunStore) -> list[dict[str, Any]]:
     """Per outer step of a SOAR run: its dataset rewards and whether it promoted (the reading
     of a result needs them: a teacher with all-zero rewards did not learn)."""
-    rows = []
-    path = run_dir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.exists() else []:
-        row = json.loads(line)
-        if "rewards" in row:
-            rows.append(
-                {
-                    "step": row["step"],
-                    "rewards": [round(r, 4) for r in row["rewards"]],
-                    "promoted": row.get("promoted") is not None,
-                    "levels_posed": row.get("levels_posed"),
-                }
-            )
-    return rows
+    return [
+        {
+            "step": row["step"],
+            "rewards": [round(r, 4) for r in row["rewards"]],
+            "promoted": row.get("promoted") is not None,
+            "levels_posed": row.get("levels_posed"),
+        }
+        for row in store.metrics()
+        if "rewards" in row
+    ]
 
 
 def _final_teacher(run_dir: Path, config: RunConfig, load_checkpoint) -> Any:

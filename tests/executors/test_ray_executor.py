@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -109,6 +107,20 @@ def local_results(model_dir):
     return results
 
 
+def _kill_once(victim: int):
+    """An ``on_done`` callback that kills ``victim`` when the first of 4 jobs on 2 workers is
+    done. Jobs are still pending then, so both workers are asked for at least one more answer:
+    the victim's death is seen whichever worker it is and however fast the jobs run."""
+    killed: list[int] = []
+
+    def on_done(job: object, result: object) -> None:
+        if not killed:
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    return on_done
+
+
 def ray_executor():
     from soarkit_plugins.ray_executor import RayExecutor
 
@@ -154,17 +166,9 @@ def test_killed_worker_is_retried_with_same_results(
     try:
         executor.train_students(ctx, jobs[:1])  # start the pool
         victim = executor.worker_pids()[0]
-        out: dict[str, object] = {}
-        thread = threading.Thread(
-            target=lambda: out.update(results=executor.train_students(ctx, jobs))
-        )
-        thread.start()
-        time.sleep(0.5)  # jobs take seconds: the victim is mid-training (or gets its next job)
-        os.kill(victim, signal.SIGKILL)
-        thread.join(timeout=120)
-        assert not thread.is_alive()
+        results = executor.train_students(ctx, jobs, on_done=_kill_once(victim))
         assert executor.retries >= 1
-        assert out["results"] == local_results
+        assert results == local_results
         assert victim not in executor.worker_pids()
     finally:
         executor.close()
@@ -179,21 +183,9 @@ def test_worker_deaths_beyond_max_retries_fail_clearly(model_dir, ray_instance, 
     try:
         executor.train_students(ctx, jobs[:1])
         victim = executor.worker_pids()[0]
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                executor.train_students(ctx, jobs)
-            except BaseException as exc:
-                errors.append(exc)
-
-        thread = threading.Thread(target=work)
-        thread.start()
-        time.sleep(0.5)
-        os.kill(victim, signal.SIGKILL)
-        thread.join(timeout=120)
-        assert len(errors) == 1 and isinstance(errors[0], RayExecutorError)
-        message = str(errors[0])
+        with pytest.raises(RayExecutorError) as info:
+            executor.train_students(ctx, jobs, on_done=_kill_once(victim))
+        message = str(info.value)
         assert "outer step 0, dataset" in message and "died 1 time" in message
         assert "--resume" in message
         # the executor recovers: the next step builds a fresh pool and gives the right numbers

@@ -137,18 +137,19 @@ def test_kill_and_resume_continues_identically(tmp_path, math_run):
         start_new_session=True,
     )
     state_file = killed / "state.json"
-    deadline = time.time() + 900
-    # kill mid-run: after the first outer step was committed, while the second is under way
+    deadline = time.time() + 900  # a guard against a hang, not part of the verdict
+    # kill mid-run: at once when the first outer step is committed, whatever the machine's speed
+    # (the kill lands during the second step or, at the latest, the final evaluation)
     while time.time() < deadline:
-        if state_file.exists() and json.loads(state_file.read_text()).get("step") == 1:
-            time.sleep(1.0)
+        if state_file.exists() and json.loads(state_file.read_text()).get("step", 0) >= 1:
             break
         if proc.poll() is not None:
             pytest.fail("the run ended before it could be killed")
-        time.sleep(0.2)
+        time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert json.loads(state_file.read_text())["step"] == 1
+    assert json.loads(state_file.read_text())["step"] >= 1
+    assert not (killed / "summary.json").exists(), "the run had finished: nothing was killed"
 
     resumed = soarkit("run", "--run-dir", str(killed), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]

@@ -25,6 +25,7 @@ from soarkit_code.sandbox.pool import UID_BASE
 from soar_kit.records import Problem, Verdict
 
 sys.path.insert(0, str(Path(__file__).parent))
+from benign_programs import FLAKED
 from hostile_programs import CASES, INC
 
 LIMITS = Limits(cpu_s=1, wall_s=2.0)
@@ -180,11 +181,7 @@ def test_sandbox_still_works_after_the_suite(run_all: dict) -> None:
 
 BENIGN = [
     # limits must leave room for ordinary programs: check with harmless ones first
-    (
-        "fork-children",
-        "import os\ndef inc(x):\n    for _ in range(3):\n        pid = os.fork()\n"
-        "        if pid == 0:\n            os._exit(0)\n        os.waitpid(pid, 0)\n    return x + 1",
-    ),
+    *[b for b in FLAKED if b[0] != "daemon"],
     ("allocate-100mb", "def inc(x):\n    b = bytearray(100 * 1024 * 1024)\n    return x + 1"),
     (
         "write-and-read-cwd",
@@ -192,12 +189,6 @@ BENIGN = [
         "    return int(open('f.txt').read())",
     ),
     ("write-tmp", "def inc(x):\n    open('/tmp/a', 'w').write('1')\n    return x + 1"),
-    (
-        "threads",
-        "import threading\ndef inc(x):\n    r = []\n"
-        "    t = [threading.Thread(target=r.append, args=(1,)) for _ in range(4)]\n"
-        "    [s.start() for s in t]\n    [s.join() for s in t]\n    return x + len(r) - 3",
-    ),
     (
         "stdlib-imports",
         "import fractions, heapq, itertools, collections, re, decimal, sqlite3\n"
@@ -210,9 +201,12 @@ BENIGN = [
     ),
     ("prints-a-lot", "def inc(x):\n    print('x' * 100000)\n    return x + 1"),
     (
-        "subprocess-echo",
-        "import subprocess\ndef inc(x):\n"
-        "    return x + int(subprocess.run(['echo', '1'], capture_output=True).stdout)",
+        "multiprocessing-pool",
+        # the candidate's own functions cannot be pickled by name (its module is not
+        # importable), builtins can
+        "import multiprocessing\ndef inc(x):\n"
+        "    with multiprocessing.get_context('fork').Pool(2) as p:\n"
+        "        return x + sum(p.map(abs, [-1, 0]))",
     ),
 ]
 
@@ -222,3 +216,17 @@ def test_benign_programs_within_limits_pass(name: str, code: str) -> None:
     domain = CodeDomain(workers=2, limits=LIMITS)
     verdict = domain.verify(INC_PROBLEM, code)
     assert verdict.correct, verdict.reason
+
+
+@pytest.mark.parametrize(("name", "code"), FLAKED, ids=[b[0] for b in FLAKED])
+def test_programs_that_flaked_pass_repeatedly_after_the_hostile_suite(
+    run_all: dict, name: str, code: str
+) -> None:
+    """On the zygotes that just ran the fork bombs: nothing a job left may count against these.
+
+    ``verify`` caches only a fully reported outcome, so distinct comments make every run real.
+    """
+    domain: CodeDomain = run_all["domain"]
+    for i in range(5):
+        verdict = domain.verify(INC_PROBLEM, f"{code}\n# run {i}")
+        assert verdict.correct, f"run {i}: {verdict.reason}"

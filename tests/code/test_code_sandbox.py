@@ -42,6 +42,7 @@ def test_full_isolation_is_obtained_when_running_as_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("namespaces and uid drop need root here")
     assert info["netns"] and info["mountns"] and info["root"] and info["seccomp"]
+    assert info["pidns"] and info["nproc_guard"] in ("pids-cgroup", "rlimit-own-uid")
 
 
 def test_fallback_without_namespaces_still_blocks_sockets_and_forgery(fallback_pool) -> None:

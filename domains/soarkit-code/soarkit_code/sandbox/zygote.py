@@ -1236,13 +1236,13 @@ def _serve(uid: int, base: str) -> None:
 
 def _cleanup_zygote(base: str) -> None:
     shutil.rmtree(base, ignore_errors=True)
-    if STATE["cgroup"]:
-        try:
-            with open(
-                os.path.join(os.path.dirname(str(STATE["cgroup"])), "cgroup.procs"), "w"
-            ) as fh:
+    for cg in dict.fromkeys((str(STATE["cgroup"]), str(STATE["pids_cgroup"]))):
+        if not cg:
+            continue
+        try:  # leave it for its parent, then remove it (rmdir needs it empty)
+            with open(os.path.join(os.path.dirname(cg), "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
-            os.rmdir(str(STATE["cgroup"]))
+            os.rmdir(cg)
         except OSError:
             pass
 

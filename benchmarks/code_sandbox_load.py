@@ -10,7 +10,10 @@ row through the real sandbox, in two settings:
 * ``plain``: one zygote per worker, programs only;
 * ``after-bombs``: on a single zygote, every benign run right after a daemonised fork bomb (cut
   short by its own wall limit) -- where the flake showed: benign tests ran on the zygotes that
-  had just run the hostile suite, and what the bombs left counted against the next job.
+  had just run the hostile suite, and what the bombs left counted against the next job;
+* ``foreign-processes`` (root only): 40 ``sleep`` processes run under the zygote's own uid
+  meanwhile -- a limit that counts per uid fails every fork here, one that counts the
+  sandbox's own tasks does not.
 
 ``--pool-path`` runs the same check against another copy of ``sandbox/pool.py`` (with its
 ``zygote.py`` beside it), e.g. the code before the PID-namespace change, to show what it caught.
@@ -77,6 +80,36 @@ def streak(pool, code: str, n: int, bomb_pool=None, bomb_limits=None) -> dict:
     return {"runs": passes + len(fails), "passed": passes, "in_a_row": not fails, "fails": fails}
 
 
+BEFORE = ROOT / "results" / "code_sandbox_load.before-pidns.json"
+
+
+def before_line() -> str:
+    """Summarise the saved run of the code before the PID-namespace change, if there is one.
+
+    Saved by hand: ``--pool-path`` on the files of commit 3ad24d2, ``--no-write``, stdout's JSON.
+    """
+    try:
+        old = json.loads(BEFORE.read_text())
+    except (OSError, ValueError):
+        return ""
+    parts = [
+        f"{mode} {sum(r['passed'] for r in per.values())}/{sum(r['runs'] for r in per.values())}"
+        for mode, per in old["results"].items()
+    ]
+    fails = sorted(
+        {
+            f.split(": ", 1)[1]
+            for per in old["results"].values()
+            for r in per.values()
+            for f in r["fails"]
+        }
+    )
+    return (
+        f"- the code before the PID-namespace change, same check ({old['date_utc']}, "
+        f"`{BEFORE.name}`): passed {', '.join(parts)}; failures: {'; '.join(fails) or 'none'}\n"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=50)
@@ -102,6 +135,17 @@ def main() -> None:
                 single, code, args.runs, bomb_pool=single, bomb_limits=bomb_limits
             )
             print(name, results["plain"][name]["passed"], results["after-bombs"][name]["passed"])
+        if os.geteuid() == 0:
+            uid = single.describe()["uid"]
+            results["foreign-processes"] = {}
+            sleepers = [subprocess.Popen(["sleep", "1000"], user=uid, group=uid) for _ in range(40)]
+            try:
+                for name, code in FLAKED:
+                    results["foreign-processes"][name] = streak(single, code, args.runs)
+            finally:
+                for p in sleepers:
+                    p.kill()
+                    p.wait()
         plain.close()
         single.close()
         load_end = os.getloadavg()
@@ -146,7 +190,9 @@ def main() -> None:
         f"{platform.release()}\n"
         f"- sandbox: {result['isolation']}; degraded: {result['degraded'] or 'nothing'}\n"
         f"- each program {args.runs} times in a row (stops at the first failure); "
-        "`after-bombs`: each run right after a daemonised fork bomb on the same zygote\n\n"
+        "`after-bombs`: each run right after a daemonised fork bomb on the same zygote; "
+        "`foreign-processes`: 40 other processes under the zygote's uid meanwhile\n"
+        f"{before_line()}\n"
         "| program | setting | passed in a row | first failure |\n|---|---|---|---|\n"
         f"{rows}\n**All {args.runs} in a row, every program and setting: {ok}.** "
         f"({result['minutes']} min)\n"

@@ -343,3 +343,20 @@ def test_an_unprivileged_user_gets_namespaces_and_a_process_count_of_its_own() -
         assert [values(r) for r in runs] == [[(True, 2)]] * 3, name
     assert values(out["count"]) == [(True, [15, "BlockingIOError"])]
     assert values(out["parent"]) == [(True, 0)]  # the zygote is outside the job's namespace
+
+
+def test_a_degraded_protection_is_logged_by_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("SOARKIT_SANDBOX_NO_LANDLOCK", "1")
+    monkeypatch.setattr(pool_module, "_logged", set())  # logged once per process otherwise
+    pool = SandboxPool(1, Limits(cpu_s=1, wall_s=4.0))
+    try:
+        with caplog.at_level("WARNING", logger="soarkit_code.sandbox"):
+            info = pool.describe()
+        assert "landlock: disabled by SOARKIT_SANDBOX_NO_LANDLOCK=1" in info["degraded"]
+        assert "landlock_abi" not in info
+        assert any("landlock: disabled" in r.getMessage() for r in caplog.records)
+        assert judge(pool, "def f(x):\n    return x + 1").all_passed  # degraded, not broken
+    finally:
+        pool.close()

@@ -226,13 +226,22 @@ def _setup_pidns() -> None:
     staying behind as a shim that only waits.
     """
     global PIDNS_FD
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        _degrade("pidns", f"cannot open /proc/self/ns/pid: {exc.strerror}")
+        return
     if _libc.unshare(CLONE_NEWPID) != 0:
         _degrade("pidns", f"unshare(CLONE_NEWPID) failed: {_err()}")
+        os.close(fd)
         return
-    fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     if _libc.setns(fd, CLONE_NEWPID) != 0:
         os.close(fd)
-        _become_pidns_init()  # returns in the child only; pid_ns_for_children is still new
+        try:
+            _become_pidns_init()  # returns in the child only; pid_ns_for_children is still new
+        except OSError as exc:
+            _degrade("pidns", f"cannot fork into the new PID namespace: {exc.strerror}")
+            return
         fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         if _libc.setns(fd, CLONE_NEWPID) != 0:
             os.close(fd)
@@ -259,7 +268,10 @@ def _become_pidns_init() -> None:
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the pool kills the shim: follow it
     STATE["shim"] = True
-    HOST_PID = int(os.readlink("/proc/self"))
+    try:
+        HOST_PID = int(os.readlink("/proc/self"))  # /proc is the host's: the host's pid
+    except (OSError, ValueError):
+        HOST_PID = os.getpid()
 
 
 def _new_job_pidns() -> bool:

@@ -12,7 +12,8 @@ bundled problem with its reference solution (passes) and with a wrong answer (fa
   ``candidate + tests``, pass iff exit status 0 (what human-eval/evalplus-style harnesses do).
   It gets *equal isolation*: it runs inside a process that made the same namespaces and memory
   cgroup (code reused from the zygote), and each interpreter gets the same rlimits, uid drop,
-  ``no_new_privs``, Landlock rules, seccomp filter, fresh temp dir and uid-wide kill sweep.
+  ``no_new_privs``, Landlock rules, seccomp filter, fresh temp dir, a PID namespace per run
+  (or the uid-wide kill sweep without one) and the same pids cgroup.
 
 Both use the same number of parallel workers. To be fair on a shared machine, the two
 alternate chunk by chunk (order flipped every chunk) so that outside load hits both alike.
@@ -71,7 +72,9 @@ import zygote as z
 z._isolate()
 z._setup_cgroup()
 uid = int(sys.argv[2])
-base = os.path.join("/tmp" if z.STATE["mountns"] else sys.argv[3], f"soarkit-base-{os.getpid()}")
+z.STATE["root"] = z._can_drop_to(uid)
+z._choose_nproc_guard()
+base = os.path.join("/tmp" if z.STATE["mountns"] else sys.argv[3], f"soarkit-base-{z.HOST_PID}")
 os.makedirs(base, mode=0o711, exist_ok=True)
 z._prepare_landlock(base)
 
@@ -94,13 +97,15 @@ while True:
         os.chown(wd, uid, uid)
     if z.STATE["cgroup"]:
         z._cg_limit(lim["job_memory_mb"] * 1024 * 1024 + z._rss_kb() * 1024 + (32 << 20))
+    z._pids_limit(lim["nproc"])
+    nproc = z._nproc_limit(lim["nproc"])
 
     def pre():
         mb = 1024 * 1024
         for res, val in (
             (resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 1)),
             (resource.RLIMIT_AS, (lim["memory_mb"] * mb,) * 2),
-            (resource.RLIMIT_NPROC, (lim["nproc"],) * 2),
+            (resource.RLIMIT_NPROC, (nproc,) * 2),
             (resource.RLIMIT_FSIZE, (lim["fsize_mb"] * mb,) * 2),
             (resource.RLIMIT_NOFILE, (lim["nofile"],) * 2),
             (resource.RLIMIT_CORE, (0, 0)),
@@ -115,9 +120,15 @@ while True:
 
     env = {"PATH": "/usr/bin:/bin", "HOME": wd, "TMPDIR": wd, "LANG": "C.UTF-8"}
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", job["program"]], cwd=wd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=pre, start_new_session=True)
+    if z.STATE["pidns"]:
+        z._new_job_pidns()  # the interpreter is PID 1 of a namespace of its own, like a job
+    try:
+        proc = subprocess.Popen([sys.executable, "-I", "-S", "-c", job["program"]], cwd=wd,
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, preexec_fn=pre, start_new_session=True)
+    finally:
+        if z.STATE["pidns"]:
+            z._end_job_pidns()
     try:
         rc = proc.wait(timeout=lim["wall_s"])
     except subprocess.TimeoutExpired:
@@ -126,9 +137,10 @@ while True:
         os.killpg(proc.pid, signal.SIGKILL)
     except OSError:
         pass
-    z._sweep(uid)
     if rc is None:
         proc.wait()
+    if not z.STATE["pidns"]:  # with it, PID 1's exit has already killed and reaped the rest
+        z._sweep(uid)
     z._reap(time.monotonic() + 1.0)
     z._wipe(wd, uid)
     send({"passed": rc == 0, "elapsed": time.monotonic() - t0})
@@ -275,7 +287,12 @@ def main() -> None:
         "benchmark": "code_sandbox",
         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(),
-        "isolation": {k: v for k, v in info.items() if k not in ("uid", "rss_kb", "cgroup")},
+        "isolation": {
+            k: v
+            for k, v in info.items()
+            if k not in ("uid", "rss_kb", "cgroup", "pids_cgroup", "degraded")
+        },
+        "degraded": info.get("degraded", []),
         "workers": args.workers,
         "test_runs": n,
         "tests_per_run_mean": statistics.mean(len(it[0].data["tests"]) for it in items),
@@ -300,7 +317,10 @@ def main() -> None:
             f"- date: {result['date_utc']}; machine: {result['machine']['cpu']}, "
             f"{result['machine']['cores']} cores (shared), load at start "
             f"{result['machine']['loadavg_at_start'][0]:.1f}; kernel {result['machine']['kernel']}\n"
-            f"- isolation in both: {result['isolation']}\n"
+            f"- isolation in both: {result['isolation']}; degraded: "
+            f"{result['degraded'] or 'nothing'}\n"
+            "- measured on a shared 2-core machine (other users' jobs ran meanwhile); both "
+            "harnesses interleaved chunk by chunk, so the ratio is what to read\n"
             f"- workload: {n} test-runs (bundled problems x reference/wrong answer x {repeat}), "
             f"{args.workers} workers each, alternating chunks of {args.chunk}\n\n"
             "| harness | test-runs/s |\n|---|---|\n"

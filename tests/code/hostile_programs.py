@@ -8,8 +8,9 @@ Each case is ``(name, problem, code)``; every one must be judged *not correct*:
   returns ``'leak'`` only if its attack *succeeded*, so an escape shows up as a wrong verdict.
 
 Not a test module itself (no ``test_`` prefix). Placeholders ``{PORT}``, ``{SENTINEL}`` and
-``{HOSTPID}`` (and ``{SENTINEL_NAME}``) are filled in by the test with a loopback port the test listens on, a host path
-that must never appear, and the pid of the test process.
+``{HOSTPID}`` (and ``{SENTINEL_NAME}``, ``{ZYGOTEPIDS}``) are filled in by the test with a loopback
+port the test listens on, a host path that must never appear, the pid of the test process and
+the list of the zygotes' host pids.
 """
 
 from __future__ import annotations
@@ -188,9 +189,17 @@ CASES: list[tuple[str, str, str]] = [
     ),
     # -- escapes, judged through probe() == 'leak' -------------------------------------------------
     (
+        # getppid() is 0 in a PID namespace of the job's own (the zygote is outside it)
         "kill-parent-zygote",
         PROBE,
-        "import os, signal\ndef probe():\n    os.kill(os.getppid(), signal.SIGKILL)" + _LEAK,
+        "import os, signal\ndef probe():\n    ppid = os.getppid()\n    assert ppid > 0\n"
+        "    os.kill(ppid, signal.SIGKILL)" + _LEAK,
+    ),
+    (
+        "kill-zygotes-by-host-pid",
+        PROBE,
+        "import os, signal\ndef probe():\n    for p in {ZYGOTEPIDS}:\n"
+        "        os.kill(p, signal.SIGKILL)" + _LEAK,
     ),
     (
         "kill-host-test-process",

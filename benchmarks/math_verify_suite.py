@@ -156,7 +156,5 @@ def load_cases(repo: Path) -> tuple[list[Case], int]:
             continue
         if not (plain_math(gold) and plain_math(pred)):
             continue
-        cases.append(
-            Case(str(row["source"]), gold, pred, bool(expected), boxed_completion(pred))
-        )
+        cases.append(Case(str(row["source"]), gold, pred, bool(expected), boxed_completion(pred)))
     return cases, len(rows)

@@ -21,6 +21,7 @@ from typing import Any
 import sympy
 from latex2sympy2_extended import latex2sympy
 from latex2sympy2_extended.math_normalization import NormalizationConfig, normalize_latex
+from sympy.core.function import AppliedUndef
 
 try:  # two-stage ANTLR parsing needs the converter class (private in latex2sympy2_extended)
     from antlr4.atn.PredictionMode import PredictionMode
@@ -154,6 +155,10 @@ def parse(text: str) -> Any:
     if nesting_depth(s) > MAX_NESTING:
         raise Refused("nested too deeply")
     s = plain_to_latex(s)
+    elements = _split_top(s, _is_comma)
+    if len(elements) > 1 and any(len(_split_top(e, _is_bare_eq)) > 1 for e in elements):
+        return _answer_list([parse(e) for e in elements])
+    s = _chain(s)
     if s.count("\\pm") == 1 and s.count("\\mp") == 0:
         # "\frac{3 \pm \sqrt{5}}{2}" is the set of its two values (quadratic roots)
         plus, minus = parse(s.replace("\\pm", "+")), parse(s.replace("\\pm", "-"))
@@ -170,6 +175,97 @@ def parse(text: str) -> Any:
         expr = sympy.Tuple(*expr) if len(expr) != 1 else expr[0]
     check_size(expr)
     return expr
+
+
+def _is_comma(s: str, i: int) -> bool:
+    return s[i] == ","
+
+
+def _is_bare_eq(s: str, i: int) -> bool:
+    """An ``=`` that is not part of ``<=``, ``>=``, ``!=``, ``==``, ``:=``."""
+    return (
+        s[i] == "="
+        and (i == 0 or s[i - 1] not in "<>!=:\\")
+        and (i + 1 == len(s) or s[i + 1] != "=")
+    )
+
+
+def _split_top(s: str, at: Any) -> list[str]:
+    """``s`` split where ``at(s, i)`` holds outside every bracket."""
+    parts, depth, start = [], 0, 0
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and at(s, i):
+            parts.append(s[start:i])
+            start = i + 1
+    parts.append(s[start:])
+    return [p.strip() for p in parts]
+
+
+_APPROX = re.compile(r"\\approx(?![a-zA-Z])")
+
+
+def _chain(s: str) -> str:
+    """An equation chain ``x = 5+5+1 = 11`` is its first and last member (``x = 11``), or the
+    last member alone when the first is not a name (``1 = a = 0`` answers 0). ``\\approx``
+    ends the exact part: ``x = 1/3 \\approx 0.33`` is ``x = 1/3``, ``x \\approx 11`` is ``x = 11``.
+    """
+    parts = _APPROX.split(s, maxsplit=1)
+    if len(parts) == 2 and parts[0].strip():
+        head, tail = parts[0].strip(), parts[1].strip()
+        if len(_split_top(head, _is_bare_eq)) == 1 and _names_text(head):
+            s = f"{head} = {tail}"
+        else:
+            s = head
+    members = _split_top(s, _is_bare_eq)
+    if len(members) < 3 or not all(members):
+        return s
+    first, last = members[0], members[-1]
+    return f"{first} = {last}" if _names_text(first) else last
+
+
+def _names_text(s: str) -> bool:
+    try:
+        return _is_named(parse(s))
+    except Refused:
+        return False
+
+
+def _is_named(e: Any) -> bool:
+    """Is ``e`` a name for a quantity rather than an expression of it: a symbol (``x``,
+    ``a_3``), a function value (``f(x)``), a product or ratio of names (``AB``,
+    ``\\frac{NO}{BO}``, ``V_1:V_2``), ``|AB|``, or a tuple of names (``(p, q)``)? ``2x``,
+    ``a + 3z`` and ``x^2`` are not: ``a + 3z = 0`` is an equation, not an assignment."""
+    if isinstance(e, sympy.Symbol | AppliedUndef):
+        return True
+    if isinstance(e, sympy.Tuple | tuple | list):
+        return len(e) > 0 and all(_is_named(a) for a in e)
+    if isinstance(e, sympy.Interval):  # "(p, q)" read as an interval of two symbols
+        return _is_named(e.start) and _is_named(e.end)
+    if isinstance(e, sympy.Abs):
+        return _is_named(e.args[0])
+    if isinstance(e, sympy.Mul):
+        return all(_is_named(a) for a in e.args)
+    if isinstance(e, sympy.Pow):
+        return e.exp == -1 and _is_named(e.base)
+    return False
+
+
+def _answer_list(items: list[Any]) -> Any:
+    """Several answers written with commas, some of them equations.
+
+    ``n = 1, 2, 3`` and ``a=4, -8, -10`` name one quantity's values; so does ``p = -1, p = 2``
+    (several assignments to one name): each is the set of the values. Otherwise the set of the
+    items (``k = 45, n = 2``; ``(x, y) = (5, 8), (8, 5)``)."""
+    first = items[0]
+    if _is_assignment(first) and not any(isinstance(i, sympy.Eq) for i in items[1:]):
+        return sympy.FiniteSet(first.rhs, *items[1:], evaluate=False)
+    if all(_is_assignment(i) for i in items) and len({i.lhs for i in items}) == 1:
+        return sympy.FiniteSet(*(i.rhs for i in items), evaluate=False)
+    return sympy.FiniteSet(*items, evaluate=False)
 
 
 def _count_nodes(expr: Any) -> int:
@@ -258,11 +354,16 @@ def check_size(expr: Any) -> None:
 
 # -- comparison ---------------------------------------------------------------------------------
 def _is_assignment(e: Any) -> bool:
-    return isinstance(e, sympy.Eq) and isinstance(e.lhs, sympy.Symbol | sympy.Function)
+    return isinstance(e, sympy.Eq) and _is_named(e.lhs)
 
 
 def _unwrap(gold: Any, pred: Any) -> tuple[Any, Any]:
-    """``x = 3`` vs ``3``: compare the values (gold-first: the gold's form decides)."""
+    """``x = 3`` vs ``3``: compare the values (gold-first: the gold's form decides).
+    ``x \\in S`` (read as ``x = S``) is the set ``S`` on either side."""
+    if _is_assignment(gold) and isinstance(gold.rhs, sympy.Set):
+        gold = gold.rhs
+    if _is_assignment(pred) and isinstance(pred.rhs, sympy.Set):
+        pred = pred.rhs
     if _is_assignment(pred) and not isinstance(gold, sympy.Eq | sympy.And):
         pred = pred.rhs
     if _is_assignment(gold) and not isinstance(pred, sympy.Eq | sympy.And):
@@ -283,7 +384,9 @@ def _as_sequence(e: Any) -> tuple[str, list[Any]] | None:
 def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
     """Is ``pred`` the same answer as ``gold``? Gold-first: the gold's kind picks the rule."""
     gold, pred = _unwrap(gold, pred)
-    if gold == pred:
+    if _undefined(gold) or _undefined(pred):
+        return False  # 12:00 vs 1:00 are not both "zoo": an undefined value equals nothing
+    if gold == pred or _canonical(gold) == _canonical(pred):
         return True
     if isinstance(gold, sympy.MatrixBase) or isinstance(pred, sympy.MatrixBase):
         if not (isinstance(gold, sympy.MatrixBase) and isinstance(pred, sympy.MatrixBase)):
@@ -296,13 +399,14 @@ def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
         if ps is None:
             return False
         gkind, gitems = gs
-        pkind, pitems = ps
+        _, pitems = ps
         if len(gitems) != len(pitems):
             return False
-        if gkind == "set" or (pkind == "set" and gkind != "open-interval"):
+        if gkind == "set":
             return _match_unordered(gitems, pitems, pred_decimals)
-        if gkind == "open-interval" and pkind == "set":
-            return False  # (1, 2) as an interval or a point is ordered; {1, 2} is not
+        # A tuple (or "(1, 3)", read as an interval) is ordered and a set is not: a set matches
+        # only in its canonical, ascending order -- (1, 3) accepts {1, 3} but (3, 1) does not,
+        # as in Math-Verify's suite.
         return all(equivalent(a, b, pred_decimals) for a, b in zip(gitems, pitems, strict=True))
     if isinstance(gold, sympy.Interval):
         if not isinstance(pred, sympy.Interval):
@@ -334,15 +438,34 @@ def equivalent(gold: Any, pred: Any, pred_decimals: int | None) -> bool:
 
 
 def _relation_vs_set(gold: Any, pred: Any) -> bool | None:
-    """``1 < x < 3`` against ``(1, 3)`` (either way round): compare the solution sets."""
-    rel, other = (gold, pred) if isinstance(gold, sympy.Rel | sympy.And) else (pred, gold)
-    if not isinstance(rel, sympy.Rel | sympy.And) or not isinstance(
-        other, sympy.Interval | sympy.Union
+    """A gold ``1 < x < 3`` (or ``0 < f(x) < 1``, ``1 \\le |z| \\le 2``) against a set answer
+    such as ``(1, 3)``: compare the solution set over the reals. Gold-first, as in
+    Math-Verify: a gold *set* wants a set, so ``(1, 3)`` as gold does not accept ``1 < x < 3``."""
+    if not isinstance(gold, sympy.Rel | sympy.And) or not isinstance(
+        pred, sympy.Interval | sympy.Union
     ):
         return None
-    if isinstance(rel, sympy.Eq) or len(rel.free_symbols) != 1:
+    if isinstance(gold, sympy.Eq):
         return None
-    return bool(rel.as_set() == other)
+    names = {a for a in gold.atoms(AppliedUndef)} or gold.free_symbols
+    if len(names) != 1:
+        return None
+    t = sympy.Dummy("t", real=True)
+    try:
+        return bool(gold.xreplace({names.pop(): t}).as_set() == pred)
+    except Exception:
+        return None
+
+
+def _canonical(e: Any) -> Any:
+    """``e`` rebuilt bottom-up with SymPy's evaluation, which orders sums and products
+    (``F_k F_{n-k-1}`` is ``F_{n-k-1} F_k``); structural equality after that is equality."""
+    if not isinstance(e, sympy.Basic) or not e.args or isinstance(e, sympy.MatrixBase):
+        return e
+    try:
+        return e.func(*(_canonical(a) for a in e.args))
+    except Exception:
+        return e
 
 
 def _match_unordered(gold: list[Any], pred: list[Any], pred_decimals: int | None) -> bool:

@@ -37,7 +37,9 @@ _PLAIN_UNIT = re.compile(r"(?<=[\d}])\s*(?:" + _UNITS + r")(?:\^?\d)?\.?$")
 _QUAD = re.compile(r"\\q?quad")  # also when glued to a letter: "\\quadx_2" is "\\quad x_2"
 _ESCAPED_COMMAND = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z])")  # "\\\\le": a doubled backslash
 _THIN_COMMA = re.compile(r",\s*\\!\s*")  # 11,\! 111 is 11,111 (a thousands group)
-_DECIMAL_COMMA = re.compile(r"^(-?)(0|\d{4,}|\d+(?=,\d\d$)),(\d+)$")
+#: ``1000,99``, ``1,22``, ``0,111``: one comma, at least two digits after it, and not a
+#: thousands group (``1,234``). A single digit after it (``0,3``, ``-2,1``) is a list.
+_DECIMAL_COMMA = re.compile(r"^(-?)(0|\d{4,}|\d+(?=,\d\d$)),(\d{2,})$")
 _LIST_WORD = re.compile(
     r"\s*,?\s*\\text\{\s*(?:and|or)\s*\}\s*"
     r"|(?<=[\d)\]}])\s*,?\s*(?:and|or)(?=\s|[-+\d(\[{\\A-Z])\s*"

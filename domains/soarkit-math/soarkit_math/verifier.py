@@ -93,11 +93,11 @@ class Verifier:
     def _compare(self, gold: str, pred: str) -> Check:
         gold, pred = answer_text(gold), answer_text(pred)
         check = self._compare_once(gold, pred)
-        if check.status == "different" and has_degrees(gold) != has_degrees(pred):
-            # 30^\circ is the number 30 (Math-Verify's reading, tried first) and also the
-            # angle pi/6: the side with the degree mark is tried once more in radians
-            g, p = (_radians(gold), pred) if has_degrees(gold) else (gold, _radians(pred))
-            again = self._compare_once(g, p)
+        if check.status == "different" and has_degrees(gold) and not has_degrees(pred):
+            # a gold 30^\circ is the number 30 (Math-Verify's reading, tried first) and also
+            # the angle pi/6. Gold-first: a gold pi/6 is a number, and a predicted 30^\circ is
+            # read as Math-Verify reads it, 30.
+            again = self._compare_once(_radians(gold), pred)
             if again.equal:
                 return again
         return check

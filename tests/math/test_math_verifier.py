@@ -14,10 +14,14 @@ from soarkit_math.verifier import Verifier
 
 from soar_kit.errors import InvalidInput
 
+#: A budget no honest comparison overruns on any machine: these tests are about verdicts, and
+#: a loaded machine must not turn "equal" into "timeout". (The budget has its own tests.)
+PATIENT_S = 3600.0
+
 
 @pytest.fixture(scope="module")
 def verifier() -> Verifier:
-    return Verifier()
+    return Verifier(timeout=PATIENT_S)
 
 
 EQUIVALENT = [
@@ -200,3 +204,110 @@ def test_agreement_corpus_is_big_balanced_and_reproducible() -> None:
     assert 0.4 < share < 0.6
     assert pairs == corpus.build()
     assert all(last_boxed(p.prediction) is not None for p in pairs)
+
+
+# -- answer forms of Math-Verify's suite (issue 14), one class at a time, with our own examples --
+SUITE_CLASSES_EQUAL = [
+    # decimal commas and thousands groups: a comma with two or more digits after it and no
+    # thousands grouping is a decimal comma; ",\!" inside a number is a thousands separator
+    ("2500.75", "2500,75"),
+    ("3,45", "3.45"),
+    ("0.125", "0,125"),
+    ("12345", "12,\\! 345"),
+    ("4567000", "4,\\!567,\\!000"),
+    ("0, 5", "0,5"),  # one digit after the comma: a list
+    # assignments and named quantities: the value is the answer
+    ("(a,b)=(4,1)", "(4,1)"),
+    ("(u,v,w)=(1,0,2)", "(1, 0, 2)"),
+    ("h_{1}:h_{2}=3:5", "3:5"),
+    ("|PQ|=7", "7"),
+    ("g(t)=2", "2"),
+    ("\\frac{AB}{CD}=\\frac{2}{3}", "\\frac{2}{3}"),
+    ("PQ=3, RS=8", "3, 8"),
+    ("b=2, -5, 7", "7, 2, -5"),
+    ("q = 2 \\text{ and } q = -3", "-3, 2"),  # several assignments to one name
+    ("H(n) = 0 \\text{ and } H(n) = 4", "H(m)=0 or H(m)=4"),
+    # equation chains: first name = last member; \approx ends the exact part
+    ("y = 9", "y = 4+5 = 9"),
+    ("w = 2+2 = 4", "w = 1+3 = 4"),
+    ("4", "1 = t = 4"),
+    ("\\frac{2}{7}", "r = \\frac{2}{7} \\approx 0.29"),
+    ("13", "m \\approx 13"),
+    # lists written with words and semicolons
+    ("3, 8, 12", "3, 8, \\text{ and } 12"),
+    ("5, 9", "9 or 5"),
+    ("(2,3), (3,2)", "(3,2)or(2,3)"),
+    ("-4, -1, 6", "-4;-1;6"),
+    ("(1,2,0), (0,0,1)", "(0;0;1),(1;2;0)"),
+    ("(s,t)=(1,2) \\text{ or } (s,t)=(2,1)", "(2,1), (1,2)"),
+    ("a=1,b=2;a=3,b=4", "(1,2),(3,4)"),
+    # an inequality gold accepts its solution set
+    ("-3 \\le t \\le 4", "t \\in [-3,4]"),
+    ("0 < g(x) < 2", "(0,2)"),
+    ("2 \\le |w| \\le 5", "[-5,-2] \\cup [2,5]"),
+    # a tuple gold and a set in canonical (ascending) order
+    ("(2,5)", "\\{2,5\\}"),
+    # conventions where Math-Verify is the reference
+    ("\\log 1000", "3"),  # \log is base 10
+    ("60^\\circ", "60"),  # a degree mark is dropped...
+    ("60^\\circ", "\\frac{\\pi}{3}"),  # ...and a degree gold also accepts its radians
+    ("35\\%", "35 pct"),
+    ("\\frac{27}{7}", "3.857"),  # the rounding policy, on a decimal literal prediction
+]
+
+SUITE_CLASSES_DIFFERENT = [
+    ("12345", "12, 345"),  # a comma and a space: two numbers
+    ("4.5", "4,5"),  # one digit after the comma: the list {4, 5}
+    ("2y + w = 3", "3"),  # an equation, not an assignment
+    ("5 = 2a+b", "2a+b"),
+    ("y = 9", "y = 4+5 = 10"),
+    ("t \\in [-3,4]", "-3 \\le t \\le 4"),  # gold-first: a set gold wants a set
+    ("(5,2)", "\\{2,5\\}"),  # a set has no order: it is not the pair (5, 2)
+    ("10:00", "3:00"),  # undefined values (10/0) equal nothing
+    ("\\log 8", "\\ln 8"),
+    ("\\frac{\\pi}{3}", "60^\\circ"),  # gold-first: a predicted 60^\circ is the number 60
+    ("60^\\circ", "\\frac{\\pi}{6}"),
+    ("3.85", "\\frac{27}{7}"),  # an exact-form prediction is never rounded
+    ("b=2, -5, 7", "2, -5"),
+]
+
+
+@pytest.mark.parametrize(("gold", "pred"), SUITE_CLASSES_EQUAL)
+def test_suite_answer_forms_equal(verifier: Verifier, gold: str, pred: str) -> None:
+    check = verifier.compare(gold, pred)
+    assert check.equal, check
+
+
+@pytest.mark.parametrize(("gold", "pred"), SUITE_CLASSES_DIFFERENT)
+def test_suite_answer_forms_different(verifier: Verifier, gold: str, pred: str) -> None:
+    check = verifier.compare(gold, pred)
+    assert check.status == "different", check
+
+
+@pytest.mark.parametrize(
+    ("completion", "gold", "correct"),
+    [
+        ("so \\boxed{4} and \\boxed{9}", "4, 9", True),
+        ("$\\boxed{(1,0)} \\quad\\text{and}\\quad \\boxed{(0,1)}$", "(0,1),(1,0)", True),
+        ("\\boxed{2}, \\boxed{3}, \\boxed{7}", "\\{2, 3, 7\\}", True),
+        ("\\boxed{4} \\text{ for part (a) and } \\boxed{9}", "4, 9", True),
+        ("\\(u = \\boxed{x+1}\\) and \\(v = \\boxed{x-1}\\)", "u = x+1, v = x-1", True),
+        ("\\boxed{4} or \\boxed{9}", "9", False),  # a hedge is a set of two answers
+        ("so a = \\boxed{3}. Then we find b = \\boxed{5}", "5", True),  # not a separator
+        ("\\boxed{2} which gives after more work \\boxed{6}", "2, 6", False),
+    ],
+)
+def test_several_boxes_are_one_answer_only_across_a_separator(
+    completion: str, gold: str, correct: bool
+) -> None:
+    from soarkit_math import MathDomain
+    from soarkit_math.extract import answer_text
+
+    from soar_kit.records import Problem
+
+    domain = MathDomain().with_options({"timeout": PATIENT_S})
+    problem = Problem(id="b", question="?", answer=gold, domain="math")
+    assert domain.verify(problem, completion).correct is correct
+    # a reference written as boxes reads the same way
+    assert answer_text("\\boxed{1}\\boxed{2}") == "1, 2"
+    assert answer_text("\\boxed{1} no no no \\boxed{2}") == "2"

@@ -523,6 +523,48 @@ HARD_ROUNDING: list[tuple[str, str, bool]] = [
     ("\\frac{5}{36}", "0.14", False),
 ]
 
+
+def _beyond_float(rng: random.Random) -> list[tuple[str, str, bool]]:
+    """Values a float cannot tell apart: the same big value written two ways (equivalent), and
+    a perturbation far below double precision (off by one in 10^20, 2^100 + 1, a polynomial
+    of high degree plus 1). A verifier with a relative float tolerance calls the second equal.
+    """
+    kind = rng.randrange(5)
+    if kind == 0:  # big integers
+        k, c = rng.randint(18, 40), rng.randint(1, 99)
+        return [
+            (f"10^{{{k}}}+{c}", str(10**k + c), True),
+            (f"10^{{{k}}}+{c}", f"10^{{{k}}}+{c + 1}", False),
+        ]
+    if kind == 1:  # large exponents
+        b, n = rng.choice((2, 3, 7)), rng.randint(60, 200)
+        return [
+            (f"{b}^{{{n}}}", str(b**n), True),
+            (f"{b}^{{{n}}}", f"{b}^{{{n}}}+1", False),
+        ]
+    if kind == 2:  # near-equal rationals
+        k = rng.randint(20, 40)
+        return [
+            (f"\\frac{{10^{{{k}}}+1}}{{10^{{{k}}}}}", f"1+10^{{-{k}}}", True),
+            (f"\\frac{{10^{{{k}}}+1}}{{10^{{{k}}}}}", "1", False),
+        ]
+    if kind == 3:  # high-degree polynomials
+        n = rng.randint(20, 60)
+        return [
+            (f"(x+1)^{{{n}}}", f"(x+1)^{{{n - 1}}}(x+1)", True),
+            (f"(x+1)^{{{n}}}", f"(x+1)^{{{n - 1}}}(x+1)+1", False),
+        ]
+    k = rng.randint(20, 40)  # an irrational value and a tiny shift of it
+    return [
+        (f"\\sqrt{{2}}+10^{{{k}}}", f"10^{{{k}}}+\\sqrt{{2}}", True),
+        (f"\\sqrt{{2}}+10^{{{k}}}", f"\\sqrt{{2}}+10^{{{k}}}+1", False),
+    ]
+
+
+#: Built after everything else, from its own random stream, so that adding it left every
+#: earlier pair of the corpus unchanged.
+EXACT_CATEGORY = "beyond float precision"
+
 #: Categories whose labels depend on the rounding policy.
 POLICY_CATEGORIES = ("rounded decimal", "hard: rounding policy")
 
@@ -540,4 +582,8 @@ def build(seed: int = 20260125, per_generator: int = 30) -> list[Pair]:
         for gold, pred, label in cases:
             wrap = rng.choice(_WRAPS)
             pairs.append(Pair(gold, wrap.format(pred), label, cat))
+    exact = random.Random(seed + 1)
+    for _ in range(per_generator):
+        for gold, pred, label in _beyond_float(exact):
+            pairs.append(Pair(gold, exact.choice(_WRAPS).format(pred), label, EXACT_CATEGORY))
     return pairs

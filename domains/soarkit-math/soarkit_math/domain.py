@@ -13,7 +13,7 @@ from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
 from soar_kit.errors import InvalidInput, ProblemRejected
 from soar_kit.records import Problem, Verdict
 from soarkit_math import files, mini, problems
-from soarkit_math.extract import final_answer, last_boxed, teacher_fields
+from soarkit_math.extract import final_answer, final_boxed, teacher_fields
 from soarkit_math.normalize import strip_math
 from soarkit_math.verifier import DEFAULT_TIMEOUT_S, Check, Verifier
 
@@ -177,7 +177,7 @@ class MathDomain(Domain):
         """Shaped reward (SOAR.md): boxed+correct / boxed, reference in text / boxed / none."""
         o = self.options
         try:
-            boxed = last_boxed(completion)
+            boxed = final_boxed(completion)
             if boxed is None:
                 if not o.require_boxed:
                     found = final_answer(completion)
@@ -276,7 +276,7 @@ class MathDomain(Domain):
     def problem_from_reference(self, reference: str) -> Problem:
         if not reference.strip():
             raise InvalidInput("empty --reference")
-        boxed = last_boxed(reference)
+        boxed = final_boxed(reference)
         answer = boxed.content if boxed is not None else reference.strip()
         return Problem(
             id="user", question="(reference only)", answer=answer, domain=self.name, source="user"

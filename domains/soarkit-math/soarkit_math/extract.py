@@ -166,3 +166,71 @@ def teacher_fields(text: str) -> tuple[str, str]:
     if not answer:
         raise ValueError("empty answer")
     return question, answer
+
+
+#: Most boxes joined into one answer, and the longest text between two joined boxes.
+MAX_JOINED_BOXES = 20
+_MAX_BETWEEN = 80
+_DELIMS = re.compile(r"\\[()\[\]]|\$")
+_TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
+_SPACES = re.compile(r"\\(?:qquad|quad|[,;: !])")
+_NAME_EQ = re.compile(r"[A-Za-z](?:_\{?\w+\}?)?\s*=$")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
+_JOIN_WORD = re.compile(r"(?:^|\W)(?:and|or)$", re.IGNORECASE)
+
+
+def _separates(between: str) -> bool:
+    """Is the text between two boxes only a separator (``, ``, ``\\quad\\text{and}\\quad``,
+    ``for part (a) and``, ``and y_2 =``)? Then the boxes are parts of one answer."""
+    if len(between) > _MAX_BETWEEN:
+        return False
+    t = _SPACES.sub(" ", _TEXT_CMD.sub(r" \1 ", _DELIMS.sub(" ", between))).strip()
+    t = _NAME_EQ.sub("", t).strip()  # "y_2 = \boxed{...}": the box is that part's value
+    t = t.rstrip(",; ").strip()
+    return not _ALNUM.search(t) or _JOIN_WORD.search(t) is not None
+
+
+def final_boxed(text: str) -> Boxed | None:
+    """The answer a completion boxes: the last box, together with the boxes before it that
+    only a separator divides from it (``\\boxed{2}, \\boxed{3}`` or ``\\boxed{(2,2)} \\quad
+    \\text{and} \\quad \\boxed{(6,2)}`` is one answer, "2, 3"). A hedge such as
+    ``\\boxed{3} or \\boxed{5}`` is thereby a set of two answers, never the last one alone.
+    At most :data:`MAX_JOINED_BOXES` are joined, so a flood of boxes stays linear."""
+    last = last_boxed(text)
+    if last is None:
+        return None
+    parts = [last]
+    while len(parts) < MAX_JOINED_BOXES:
+        first = parts[-1]
+        earlier = last_boxed(text[max(0, first.start - _MAX_BETWEEN - 400) : first.start])
+        if earlier is None:
+            break
+        offset = max(0, first.start - _MAX_BETWEEN - 400)
+        earlier = Boxed(earlier.content, earlier.start + offset, earlier.end + offset)
+        if not _separates(text[earlier.end : first.start]):
+            break
+        parts.append(earlier)
+    if len(parts) == 1:
+        return last
+    parts.reverse()
+    return Boxed(", ".join(p.content for p in parts), parts[0].start, last.end)
+
+
+_ESCAPED_BOX = re.compile(r"\\\\(?=boxed|fbox)")
+
+
+def answer_text(answer: str) -> str:
+    """A reference (or prediction) that is itself boxed text -- ``\\boxed{1}\\boxed{2}``,
+    ``\\(\\boxed{1}\\) and \\(\\boxed{-2}\\)`` -- as its boxed answer; other text unchanged.
+    A box left open (``\\boxed{W(n) = 1``) runs to the end."""
+    if "boxed" not in answer and "fbox" not in answer:
+        return answer
+    s = _ESCAPED_BOX.sub("\\\\", answer)
+    found = final_boxed(s)
+    if found is not None:
+        return found.content
+    for cmd in _BOX_COMMANDS:
+        k = s.rfind(cmd + "{")
+        if k >= 0:
+            return s[k + len(cmd) + 1 :].strip()
+    return answer

@@ -27,16 +27,26 @@ _UNITS = (
     "cm|mm|km|m|kg|mg|g|s|sec|second|seconds|min|minute|minutes|h|hr|hrs|hour|hours|day|days|"
     "week|weeks|month|months|year|years|dollar|dollars|cent|cents|degree|degrees|unit|units|"
     "inch|inches|in|foot|feet|ft|mile|miles|mph|meter|meters|metre|metres|sq|square|cubic|"
-    "liter|liters|l|ml|point|points|people|students|apples|ways|times|percent"
+    "liter|liters|l|ml|point|points|people|students|apples|ways|times|percent|percentage|pct"
 )
 _TEXT_UNIT = re.compile(
     r"\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{\s*(?:" + _UNITS + r")"
     r"(?:\s*\^?\{?\d\}?)?\s*\}(?:\^\{?\d\}?)?"
 )
 _PLAIN_UNIT = re.compile(r"(?<=[\d}])\s*(?:" + _UNITS + r")(?:\^?\d)?\.?$")
+_QUAD = re.compile(r"\\q?quad")  # also when glued to a letter: "\\quadx_2" is "\\quad x_2"
+_ESCAPED_COMMAND = re.compile(r"(?<!\\)\\\\(?=[a-zA-Z])")  # "\\\\le": a doubled backslash
+_THIN_COMMA = re.compile(r",\s*\\!\s*")  # 11,\! 111 is 11,111 (a thousands group)
+#: ``1000,99``, ``1,22``, ``0,111``: one comma, at least two digits after it, and not a
+#: thousands group (``1,234``). A single digit after it (``0,3``, ``-2,1``) is a list.
+_DECIMAL_COMMA = re.compile(r"^(-?)(0|\d{4,}|\d+(?=,\d\d$)),(\d{2,})$")
+_LIST_WORD = re.compile(
+    r"\s*,?\s*\\text\{\s*(?:and|or)\s*\}\s*"
+    r"|(?<=[\d)\]}])\s*,?\s*(?:and|or)(?=\s|[-+\d(\[{\\A-Z])\s*"
+)
 _TEXT_WRAP = re.compile(r"^\\(?:text|textrm|mathrm|mbox|textbf|mathbf)\{([^{}]*)\}$")
 _DEGREES = re.compile(r"\^\s*\{?\\circ\}?|°|\\degree")
-_DFRAC = re.compile(r"\\[dt]frac(?![a-zA-Z])")
+_DFRAC = re.compile(r"\\[dtc]frac(?![a-zA-Z])")
 
 _INT = r"\d+"
 _DEC = r"(?:\d+\.\d*|\.\d+)"
@@ -54,13 +64,19 @@ _MIXED = re.compile(r"^([+-]?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 
 
 def strip_math(s: str) -> str:
-    """Remove what never changes an answer's value: delimiters, spacing, units, degrees."""
+    """Remove what never changes an answer's value: delimiters, spacing, units, degrees; and
+    rewrite the separators Math-Verify's suite reads as such (see docs/math.md): a decimal comma
+    (``1000,99``), ``,\\!`` inside a number, "and"/"or" and ``;`` between answers."""
     s = s.strip()
     for a, b in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if s.startswith(a) and s.endswith(b) and len(s) >= len(a) + len(b):
             s = s[len(a) : len(s) - len(b)].strip()
+    if "\\begin" not in s:  # a matrix's row break may be followed by a letter; elsewhere not
+        s = _ESCAPED_COMMAND.sub(r"\\", s)
     s = s.replace("\\$", "").replace("$", "")
+    s = _THIN_COMMA.sub(",", s)
     s = s.replace("\\!", "")  # a negative thin space: 10,\!000 is 10,000
+    s = _QUAD.sub(" ", s)
     s = _SPACING.sub(" ", s)
     s = _DFRAC.sub(r"\\frac", s)
     s = _DEGREES.sub("", s)
@@ -73,8 +89,61 @@ def strip_math(s: str) -> str:
     if m:
         s = m.group(1).strip()
     s = _PLAIN_UNIT.sub("", s).strip()
+    s = _LIST_WORD.sub(", ", s)
+    s = _semicolons(s)
+    m = _DECIMAL_COMMA.match(s)
+    if m:  # not a thousands group and not a pair of small numbers (-2,1): a decimal comma
+        s = f"{m.group(1)}{m.group(2)}.{m.group(3)}"
     # a sentence's full stop, a trailing "\\" line break; "3." is the number 3 anyway
     return s.rstrip(" .\\")
+
+
+def has_degrees(s: str) -> bool:
+    """Does the answer carry a degree mark (``30^\\circ``, ``30°``)?"""
+    return _DEGREES.search(s) is not None
+
+
+def _semicolons(s: str) -> str:
+    """``;`` separates answers at the top level (``-12;-11``; ``p=5,q=2;p=7,q=2`` is two
+    solutions) and coordinates inside brackets (``(0;-2;6)``)."""
+    if ";" not in s:
+        return s
+    parts, depth, start, inner = [], 0, 0, []
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ";":
+            if depth == 0:
+                parts.append(s[start:i])
+                start = i + 1
+            else:
+                inner.append(i)
+    chars = list(s)
+    for i in inner:
+        chars[i] = ","
+    s = "".join(chars)
+    if not parts:
+        return s
+    parts.append(s[start:])
+    out = []
+    for part in (x.strip() for x in parts):
+        top_comma = _depth_zero(part, ",")
+        out.append(f"({part})" if top_comma else part)
+    return ", ".join(out)
+
+
+def _depth_zero(s: str, char: str) -> bool:
+    depth = 0
+    for c in s:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == char and depth == 0:
+            return True
+    return False
 
 
 def _outer_group(s: str) -> bool:
@@ -141,6 +210,8 @@ def read_number(s: str) -> Num | None:
     word = NUMBER_WORDS.get(s.strip().lower())
     if word is not None:  # small models write "five" for 5
         return Num(Fraction(word), None, False)
+    if re.search(r",\s", s):
+        return None  # "32, 349" is a list of two numbers; "32,349" and "32,\\!349" are one
     s = s.replace(" ", "")
     if not s or len(s) > MAX_DIGITS + 20:
         return None
@@ -221,11 +292,13 @@ def numbers_match(
 ) -> bool:
     """Equality of two numbers with the tolerance decimals deserve.
 
-    Exact forms compare exactly. A decimal matches when it is within a relative 1e-9, or when
-    it is the other value rounded to the places it shows and shows at least 3 significant
-    digits (``0.333`` for 1/3, ``0.67`` does not count for 2/3).
+    Exact forms compare exactly, and an exact-form *prediction* is never rounded: ``3.85`` as
+    the gold does not accept ``\\frac{27}{7}``. A decimal prediction matches when it is within
+    a relative 1e-9, or when it is the other value rounded to the places it shows and shows at
+    least 3 significant digits (``0.333`` for 1/3; ``0.67`` does not count for 2/3), or when a
+    decimal gold is its rounding (``3.14`` accepts ``3.14159``).
     """
-    if gold_dec is None and pred_dec is None:
+    if pred_dec is None:
         return gold == pred
     if abs(gold - pred) <= Fraction(1, 10**9) * max(1, abs(gold)):
         return True

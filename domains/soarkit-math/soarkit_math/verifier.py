@@ -23,9 +23,11 @@ from functools import lru_cache
 from typing import Literal
 
 from soarkit_math.budget import HelperPool, default_pool
+from soarkit_math.extract import answer_text
 from soarkit_math.normalize import (
     MAX_ANSWER_CHARS,
     MAX_NESTING,
+    has_degrees,
     nesting_depth,
     numbers_equal,
     read_number,
@@ -59,6 +61,11 @@ def _choice(s: str) -> str | None:
     return next((g for g in m.groups() if g), None) if m else None
 
 
+def _radians(s: str) -> str:
+    """An answer in degrees as the same angle in radians (``30^\\circ`` -> ``(30)\\pi/180``)."""
+    return "\\frac{(" + strip_math(s) + ")\\pi}{180}"
+
+
 def _pred_decimals(s: str) -> int | None:
     found = _DECIMALS.findall(s)
     return max(len(d) for d in found) if found else None
@@ -84,6 +91,18 @@ class Verifier:
         return self._cached(gold, pred)
 
     def _compare(self, gold: str, pred: str) -> Check:
+        gold, pred = answer_text(gold), answer_text(pred)
+        check = self._compare_once(gold, pred)
+        if check.status == "different" and has_degrees(gold) and not has_degrees(pred):
+            # a gold 30^\circ is the number 30 (Math-Verify's reading, tried first) and also
+            # the angle pi/6. Gold-first: a gold pi/6 is a number, and a predicted 30^\circ is
+            # read as Math-Verify reads it, 30.
+            again = self._compare_once(_radians(gold), pred)
+            if again.equal:
+                return again
+        return check
+
+    def _compare_once(self, gold: str, pred: str) -> Check:
         g, p = strip_math(gold), strip_math(pred)
         if not p:
             return Check("invalid", "empty")

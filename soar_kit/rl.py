@@ -148,7 +148,7 @@ def train_rloo(
                 generator=generator,
             )
         else:
-            params = SamplingParams(
+            draw = SamplingParams(
                 n=group,
                 temperature=sampling.temperature,
                 top_p=sampling.top_p,
@@ -157,7 +157,7 @@ def train_rloo(
                 seed=(seed * 1_000_003 + step) & 0x7FFFFFFF,  # an engine's own stream per step
             )
             rollout = backend.rollout(
-                policy, [prompt(p) for p in batch], params, generator=generator
+                policy, [prompt(p) for p in batch], draw, generator=generator
             )
         # 3. rewards and leave-one-out advantages
         rewards = torch.tensor(

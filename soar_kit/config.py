@@ -135,6 +135,11 @@ class DomainConfig(_Section):
 
 class BackendConfig(_Section):
     name: str = Field("transformers", description="Generation backend for fixed weights.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Passed to the backend and checked by it before any work (vllm: "
+        "gpu_memory_utilization, max_model_len, enforce_eager, ...; see docs/models.md).",
+    )
 
 
 class ExecutorConfig(_Section):

@@ -150,8 +150,18 @@ def train_on(
     problems: Sequence[Problem],
     settings: RLConfig,
     seed: int,
+    backend: GenerationBackend | None = None,
 ) -> TrainStats:
-    """RL on ``problems`` with the domain's student prompt and verifier reward (SOAR.md step 2)."""
+    """RL on ``problems`` with the domain's student prompt and verifier reward (SOAR.md step 2).
+
+    ``backend`` samples the rollouts where the trainer takes one (a ``backend`` keyword of its
+    ``train``); a trainer without it samples its own way.
+    """
+    import inspect
+
+    extra: dict[str, Any] = {}
+    if backend is not None and "backend" in inspect.signature(trainer.train).parameters:
+        extra["backend"] = backend
     return trainer.train(
         policy,
         list(problems),
@@ -159,6 +169,7 @@ def train_on(
         reward=lambda p, c: domain.verify(p, c).reward,
         settings=settings,
         seed=seed,
+        **extra,
     )
 
 
@@ -177,7 +188,9 @@ def train_student(
     from soar_kit.modeling import restore_state
 
     restore_state(student.model, baseline_state)
-    stats = train_on(domain, trainer, student, job.problems, config.student.rl, job.seed)
+    stats = train_on(
+        domain, trainer, student, job.problems, config.student.rl, job.seed, backend=backend
+    )
     acc = qr_accuracy(config, domain, student, backend, qr)
     return StudentResult(acc, tuple(float(x) for x in stats.mean_reward))
 

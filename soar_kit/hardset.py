@@ -7,7 +7,7 @@ The train part drives the teacher's grounded reward; the test part is never used
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,18 +103,28 @@ def success_counts(
     params: SamplingParams,
     *,
     chunk: int = 16,
+    on_done: Callable[[int], None] | None = None,
 ) -> list[int]:
-    """Correct samples out of ``params.n`` for each problem (prompts sent in chunks)."""
-    counts: list[int] = []
+    """Correct samples out of ``params.n`` for each problem.
+
+    One backend call for all problems: chunks of ``chunk`` prompts, each with its own seed,
+    go to :meth:`~soar_kit.generation.GenerationBackend.generate_batch` together (an engine
+    schedules them at once; the transformers backend runs them one by one, as before).
+    ``on_done(i)`` is called once chunk ``i`` is sampled.
+    """
+    parts: list[list[Problem]] = []
+    requests: list[tuple[list[str], SamplingParams]] = []
     for start in range(0, len(problems), chunk):
         part = list(problems[start : start + chunk])
         seed = None if params.seed is None else params.seed + start
-        outs = backend.generate(
-            policy,
-            [domain.student_prompt(p) for p in part],
-            params.model_copy(update={"seed": seed}),
+        parts.append(part)
+        requests.append(
+            ([domain.student_prompt(p) for p in part], params.model_copy(update={"seed": seed}))
         )
-        for problem, completions in zip(part, outs, strict=True):
+    counts: list[int] = []
+    outs = backend.generate_batch(policy, requests, on_done=on_done) if requests else []
+    for part, out in zip(parts, outs, strict=True):
+        for problem, completions in zip(part, out, strict=True):
             counts.append(sum(domain.verify(problem, c).correct for c in completions))
     return counts
 
@@ -132,15 +142,17 @@ def mine_hard_set(
 ) -> HardSet:
     """Keep the problems with 0/k successes at temperature 1.0 and split them 50/50."""
     params = SamplingParams(n=k, temperature=1.0, max_new_tokens=max_new_tokens, seed=seed)
-    hard: list[Problem] = []
-    for start in range(0, len(candidates), 8):
-        part = list(candidates[start : start + 8])
-        counts = success_counts(
-            domain, policy, backend, part, params.model_copy(update={"seed": seed + start})
-        )
-        hard.extend(p for p, c in zip(part, counts, strict=True) if c == 0)
-        if on_progress:
-            on_progress(len(part))
+    # one call for all candidates, in chunks of 8 seeded seed + start (as when it was a loop)
+    counts = success_counts(
+        domain,
+        policy,
+        backend,
+        candidates,
+        params,
+        chunk=8,
+        on_done=(lambda i: on_progress(min(8, len(candidates) - 8 * i))) if on_progress else None,
+    )
+    hard: list[Problem] = [p for p, c in zip(candidates, counts, strict=True) if c == 0]
     if len(hard) < 2:
         raise SoarKitError(
             f"only {len(hard)} of {len(candidates)} problems are fail@{k} for this model: "

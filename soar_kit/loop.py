@@ -87,7 +87,7 @@ def resolve_components(config: RunConfig) -> Components:
     """Look every plugin up before any work, so a typo fails in the first second."""
     manager = get_manager()
     domain = manager.domain(config.domain.name).with_options(config.domain.options)
-    backend = manager.get("backend", config.backend.name)
+    backend = manager.get("backend", config.backend.name).with_options(config.backend.options)
     trainer = manager.get("trainer", config.student.trainer)
     scheme = manager.get("reward", config.meta.reward)
     executor = manager.get("executor", config.executor.name)
@@ -305,7 +305,7 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
 
     state = state or {"step": 0, "history": [], "promotions": [], "pq": [], "hardset": False}
     store.truncate_metrics(state["step"])
-    with make_progress(console) as progress, _closing(parts.executor):
+    with make_progress(console) as progress, _closing(parts.executor), _closing(parts.backend):
         # -- models ---------------------------------------------------------------------------
         task = progress.add_task("loading models", total=None)
         base = load_policy(parts.source, config, domain, config.model.name)
@@ -315,6 +315,8 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
             teacher = load_checkpoint(store.checkpoint_dir(state["teacher"]), config)
         else:
             teacher = load_policy(parts.source, config, domain, config.model.name)
+        # engines claim their memory before any trainer or optimizer allocates its own
+        parts.backend.prepare([base, teacher])
         student = base  # the one working student model, reset to a baseline per training
         base_state = snapshot_state(base.model)
         baseline_state = (
@@ -398,6 +400,8 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     from soar_kit.modeling import peak_rss_bytes
 
     summary["peak_rss_mb"] = round(peak_rss_bytes() / 2**20)
+    if parts.backend.stats():
+        summary["backend"] = {"name": parts.backend.name, **parts.backend.stats()}
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     _print_summary(console, run_dir, summary)
     try:
@@ -434,11 +438,11 @@ def mine_configured_hard_set(
 
 
 @contextmanager
-def _closing(executor: Executor) -> Iterator[Executor]:
+def _closing(thing: Executor | GenerationBackend) -> Iterator[Any]:
     try:
-        yield executor
+        yield thing
     finally:
-        executor.close()
+        thing.close()
 
 
 def _hard_set(

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from soar_kit.weights import bump
+
 #: A CPU snapshot of a model's weights: parameter/buffer name -> tensor.
 StateDict = dict[str, Any]
 
@@ -160,6 +162,7 @@ def restore_state(model: Any, state: Mapping[str, Any]) -> Any:
             raise KeyError(f"snapshot lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
         for k, v in own.items():
             v.copy_(state[k])
+    bump(model)  # an engine holding a copy of these weights must re-sync (soar_kit/weights.py)
     return model
 
 

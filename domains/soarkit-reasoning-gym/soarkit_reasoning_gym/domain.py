@@ -91,7 +91,15 @@ def levels_of(task: str) -> int:
     if task not in factory.CURRICULA:
         return 0
     curriculum = factory.CURRICULA[task]()
-    return max((len(a.levels) for a in curriculum.attributes.values()), default=0)
+    top = max((len(a.levels) for a in curriculum.attributes.values()), default=0)
+    # a few curricula step past what their config accepts (caesar_cipher at level 3): the
+    # levels are those up to the first invalid one
+    for level in range(1, top + 1):
+        try:
+            _task_config(task, level, 0, 1, None)
+        except InvalidInput:
+            return level - 1
+    return top
 
 
 def _jsonable(value: Any) -> Any:
@@ -490,7 +498,9 @@ class ReasoningGymDomain(Domain):
             except Exception:
                 continue  # a scorer crash is tested by the hostile completions
         wrong.append((first, first.answer))  # right answer, but not in the task's answer format
-        teacher = problems[-1]
+        examples = {e.question.strip() for e in self._examples()}
+        fresh = [p for p in problems if p.question.strip() not in examples]
+        teacher = (fresh or problems)[-1]
         return ConformanceCases(
             valid_teacher_outputs=[
                 f"<question>{teacher.question}</question>\n<answer>{teacher.answer}</answer>",

@@ -154,9 +154,19 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+#: Extra modules the worker imports after reasoning-gym (comma-separated): third-party task
+#: packages that call ``reasoning_gym.register_dataset`` at import.
+IMPORT_ENV = "SOARKIT_RG_IMPORT"
+
+
 def _serve() -> None:
+    import importlib
+
     import reasoning_gym  # noqa: F401  (registers every task)
     from reasoning_gym.factory import DATASETS
+
+    for name in filter(None, os.environ.get(IMPORT_ENV, "").split(",")):
+        importlib.import_module(name.strip())
 
     datasets: dict[str, Any] = {}
     out = sys.stdout.buffer

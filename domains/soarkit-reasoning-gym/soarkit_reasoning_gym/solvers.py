@@ -1,7 +1,7 @@
 """Computed answers for teacher questions, for the tasks whose questions can be solved safely.
 
 SOAR's teacher writes a question *and* its answer, often wrong. Where a task's question is a
-template around a small integer expression (``chain_sum``, ``products``, ``basic_arithmetic``),
+template around a small integer expression (``chain_sum``, ``products``),
 the domain can read the expression back with the generator's own template and compute the true
 answer, then judge the teacher's answer with the task's scorer against it
 (``domain.options.answers = "solver"``, like the math domain's).
@@ -19,7 +19,7 @@ from fractions import Fraction
 
 _MAX_CHARS = 400
 _MAX_NODES = 200
-_MAX_BITS = 256
+_MAX_BITS = 4096  # 400 characters of + - * / stay far below it; a guard, not a knob
 
 
 class Unsolvable(ValueError):
@@ -84,24 +84,10 @@ def _between(prefix: str, suffix: str) -> Callable[[str], str]:
     return solve
 
 
-def _basic_arithmetic(question: str) -> str:
-    # its generator varies the wording; the expression is the run of arithmetic before '='
-    m = re.search(r"([\d\s+\-*/()×÷−]+)=\s*(?:\?)?\s*\.?\s*$", question.strip())
-    if not m:
-        m = re.search(r":\s*([\d\s+\-*/()×÷−]+?)\s*\.?\s*$", question.strip())
-    if not m:
-        raise Unsolvable("no arithmetic expression at the end of the question")
-    value = integer_value(m.group(1))
-    if value.denominator != 1:
-        raise Unsolvable("the expression has no integer value")
-    return str(value.numerator)
-
-
 #: task -> question -> the task's reference answer text.
 SOLVERS: dict[str, Callable[[str], str]] = {
     "chain_sum": _between("State the final answer to the following arithmetic problem:", "="),
     "products": _between(
         "Solve the following multiplication:", ". Give only the result as your final answer."
     ),
-    "basic_arithmetic": _basic_arithmetic,
 }

@@ -204,6 +204,9 @@ def _as_problem_row(row: Mapping[str, Any]) -> dict[str, Any]:
     not a Problem's (``split``, ``step``, ``reward``, ...) are left out.
     """
     out = {k: v for k, v in row.items() if k in _PROBLEM_FIELDS}
+    for key in ("id", "question", "answer", "domain", "source"):
+        if out.get(key) is not None and not isinstance(out[key], str):
+            out[key] = str(out[key])  # CSV reads "2" back as a number
     data = out.get("data")
     if isinstance(data, str):
         try:
@@ -242,21 +245,22 @@ def problems_from_rows(
     for i, raw in enumerate(rows):
         try:
             row = map_columns(raw, columns or {})
-            if _is_problem_row(row):
+            saved = _is_problem_row(row)
+            if saved:
                 if row.get("domain") != domain_name:
                     raise InvalidInput(f"a problem of domain {row.get('domain')!r}")
                 row = _as_problem_row(row)
             problem = to_problem(row, i)
         except (InvalidInput, ProblemRejected, ValueError, TypeError, KeyError) as exc:
             reason = getattr(exc, "reason", None) or str(exc) or type(exc).__name__
-            skipped.append(f"row {i}: {reason}")
+            skipped.append(f"row {i}: {' '.join(reason.split())[:200]}")
             continue
         update: dict[str, Any] = {}
         if problem.domain != domain_name:
             update["domain"] = domain_name
-        if problem.source in ("unknown", "user"):
+        if problem.source in ("unknown", "user") and not saved:
             update["source"] = label
-        if "level" in row and "level" not in problem.data and row["level"] is not None:
+        if not saved and "level" not in problem.data and row.get("level") is not None:
             update["data"] = {**problem.data, "level": _plain(row["level"])}
         pid = str(problem.id)
         if pid == "user":

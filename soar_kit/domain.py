@@ -152,6 +152,12 @@ class Domain(ABC):
         """Named problem sets this domain ships (procedural or bundled files)."""
 
     def load_problem_set(self, name: str, *, seed: int, limit: int | None = None) -> list[Problem]:
+        """A named set, or ``file:PATH`` / ``hf:ID`` (any table ``datasets`` reads, each row
+        turned into a problem by :meth:`problem_from_json`; see :mod:`soar_kit.problem_files`)."""
+        from soar_kit import problem_files
+
+        if problem_files.is_file_source(name):
+            return problem_files.load_problems(self, name, seed=seed, limit=limit)
         sets = self.problem_sets()
         if name not in sets:
             known = ", ".join(sorted(sets)) or "none"

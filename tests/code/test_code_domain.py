@@ -204,12 +204,14 @@ def test_humaneval_and_mbpp_records(domain: CodeDomain, tmp_path: Path) -> None:
     from soarkit_code.formats import load_jsonl
 
     problems, skipped = load_jsonl(path)
-    assert [p.id for p in problems] == ["HumanEval-0", "mbpp-7"]
-    assert len(skipped) == 1 and "For" in skipped[0]
+    # the loop in a user's check runs in the sandbox at load (soarkit_code.unroll)
+    assert [p.id for p in problems] == ["HumanEval-0", "mbpp-7", "HumanEval-1"]
+    assert skipped == []
+    assert problems[2].data["tests"] == [f"assert add({i}, 0) == {i}" for i in range(3)]
     for p in problems:
         assert domain.verify(p, p.data["reference"]).correct
     d2 = domain.with_options({"problems_file": str(path)})
-    assert len(d2.load_problem_set("file", seed=0)) == 2
+    assert len(d2.load_problem_set("file", seed=0)) == 3
 
 
 def test_unknown_option_is_named(domain: CodeDomain) -> None:

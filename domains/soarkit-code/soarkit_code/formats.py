@@ -219,8 +219,10 @@ def _str_list(v: Any, name: str) -> list[str]:
 def from_humaneval(rec: Mapping[str, Any]) -> Problem:
     """A HumanEval record: asserts of ``def check(candidate)`` become the tests.
 
-    Records whose ``check`` does more than assert (loops, helpers, imports) are refused with a
-    reason: the harness compares values itself and cannot trust a check that runs code.
+    A ``check`` that does more than assert (loops, helpers, imports) is user code: it runs once
+    in the sandbox on the canonical solution, and the calls it makes become the tests
+    (:mod:`soarkit_code.unroll`), since the harness compares values itself and cannot trust a
+    check that runs beside the candidate.
     """
     try:
         module = ast.parse(rec["test"])
@@ -236,7 +238,7 @@ def from_humaneval(rec: Mapping[str, Any]) -> Problem:
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue  # a docstring or a bare string
         if not isinstance(stmt, ast.Assert):
-            raise ProblemRejected(f"HumanEval check uses {type(stmt).__name__}, not only asserts")
+            return _from_humaneval_unrolled(rec)
         if not any(isinstance(n, ast.Name) and n.id == "candidate" for n in ast.walk(stmt.test)):
             continue  # `assert True, "debugging aid"` lines test nothing
         stmt.msg = None
@@ -249,6 +251,24 @@ def from_humaneval(rec: Mapping[str, Any]) -> Problem:
         entry_point=entry,
         reference=rec["prompt"] + rec["canonical_solution"],
         source="humaneval",
+    )
+
+
+def _from_humaneval_unrolled(rec: Mapping[str, Any]) -> Problem:
+    from soarkit_code.unroll import unroll_check
+
+    entry = rec.get("entry_point") or (SIGNATURE.search(rec["prompt"]) or [None, None])[1]
+    if not isinstance(entry, str) or not re.fullmatch(r"[A-Za-z_]\w*", entry):
+        raise ProblemRejected("HumanEval record without an entry point")
+    tests, calls = unroll_check(rec, entry, MAX_TESTS)
+    return make_problem(
+        pid=str(rec.get("task_id", "humaneval")).replace("/", "-"),
+        question=rec["prompt"],
+        tests=tests,
+        entry_point=entry,
+        reference=rec["prompt"] + rec["canonical_solution"],
+        source="humaneval",
+        extra={"check": "unrolled", "check_calls": calls},
     )
 
 

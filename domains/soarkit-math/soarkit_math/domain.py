@@ -45,7 +45,7 @@ class MathOptions:
     reward_unboxed: float = 0.0
     require_boxed: bool = True
     timeout: float = DEFAULT_TIMEOUT_S
-    files: Mapping[str, str] | None = None
+    files: Mapping[str, Any] | None = None  # name -> path, or a table with a column mapping
     answers: str = "teacher"
 
 
@@ -123,7 +123,10 @@ class MathDomain(Domain):
                     f"answers must be 'teacher' or 'solver', got {values['answers']!r}"
                 )
             if "files" in values and values["files"] is not None:
-                values["files"] = {str(k): str(v) for k, v in dict(values["files"]).items()}
+                values["files"] = {
+                    str(k): dict(v) if isinstance(v, Mapping) else str(v)
+                    for k, v in dict(values["files"]).items()
+                }
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"domain 'math': bad option value: {exc}") from exc
         if values.get("timeout", 1.0) <= 0:
@@ -262,9 +265,9 @@ class MathDomain(Domain):
         return sets
 
     def load_problem_set(self, name: str, *, seed: int, limit: int | None = None) -> list[Problem]:
-        """Also accepts ``file:PATH`` for a MATH-format JSONL/JSON/Parquet file."""
-        if name.startswith("file:"):
-            return files.load_problems(name[len("file:") :], seed=seed, limit=limit)
+        """Also accepts ``file:PATH`` / ``hf:ID`` (with a column mapping) for MATH-format data."""
+        if name.startswith(("file:", "hf:")):
+            return files.load_problems(name, seed=seed, limit=limit)
         return super().load_problem_set(name, seed=seed, limit=limit)
 
     # -- user input ---------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Loading user problem files in the common MATH format (MATH, HARP, OlympiadBench, ...).
 
 A record needs a question (``problem``, or ``question``) and a reference: ``answer`` if present,
-else the last ``\\boxed{}`` of ``solution``. Files are JSONL, a JSON list, or Parquet. Records
-without a usable reference are skipped and counted (a dataset always has a few), but a file
-where no record is usable is an error naming the file.
+else the last ``\\boxed{}`` of ``solution``. Files are anything ``datasets`` reads (JSONL, a JSON
+list, Parquet, Arrow, CSV; hub ids where the network allows), read by the core's
+:mod:`soar_kit.problem_files` with an optional column mapping. Records without a usable
+reference are skipped and counted (a dataset always has a few), but a file where no record is
+usable is an error naming the file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from soar_kit import problem_files
 from soar_kit.errors import InvalidInput
 from soar_kit.records import Problem
 from soarkit_math.extract import last_boxed
@@ -52,7 +55,7 @@ def problem_from_record(data: Mapping[str, Any], *, index: int, source: str) -> 
             )
         answer = boxed.content
     pid = str(data.get("id", data.get("unique_id", f"{source}-{index:06d}")))
-    extra = {k: data[k] for k in ("level", "type", "subject") if k in data}
+    extra = {k: data[k] for k in ("level", "type", "subject") if data.get(k) is not None}
     return Problem(
         id=pid,
         question=question.strip(),
@@ -93,20 +96,35 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def load_problems(path: str | Path, *, seed: int, limit: int | None = None) -> list[Problem]:
-    """Usable problems of a MATH-format file; a seeded shuffle when ``limit`` takes a subset."""
-    source = f"file:{Path(path).name}"
-    out = []
-    for i, rec in enumerate(read_records(path)):
-        if not isinstance(rec, Mapping):
-            continue
-        try:
-            out.append(problem_from_record(rec, index=i, source=source))
-        except InvalidInput:
-            continue
-    if not out:
-        raise InvalidInput(f"{path}: no record has a problem and an answer (or boxed solution)")
-    if limit is not None and limit < len(out):
+def load_problems(
+    path: str | Path | Mapping[str, Any], *, seed: int, limit: int | None = None
+) -> list[Problem]:
+    """Usable problems of a MATH-format source; a seeded sample when ``limit`` takes a subset.
+
+    ``path`` is a file path, a ``file:``/``hf:`` source string, or a config table with a column
+    mapping (``{path = "x.parquet", question = "prompt", answer = "target"}``).
+    """
+    spec: Any = path
+    if isinstance(path, Path) or (isinstance(path, str) and not problem_files.is_file_source(path)):
+        spec = problem_files.FileSource(str(path))
+    src = problem_files.FileSource.coerce(spec)
+    problems, skipped = problem_files.problems_from_rows(
+        problem_files.read_rows(src),
+        lambda rec, i: (
+            Problem.model_validate(rec)  # a saved problem (hard set, PQ export) stays as it was
+            if "domain" in rec
+            else problem_from_record(rec, index=i, source=f"file:{Path(src.location).name}")
+        ),
+        domain_name="math",
+        label=src.label,
+        columns=src.columns,
+    )
+    if not problems:
+        first = skipped[0] if skipped else "no rows"
+        raise InvalidInput(
+            f"{src.location}: no record has a problem and an answer (or boxed solution); {first}"
+        )
+    if limit is not None and limit < len(problems):
         rng = random.Random(f"soarkit-math:file:{seed}")
-        out = rng.sample(out, limit)
-    return out
+        problems = rng.sample(problems, limit)
+    return problems

@@ -43,7 +43,7 @@ torch_version=$("$py" -c "import torch; print(torch.__version__)")
 constraints="$venv/soarkit-torch-constraint.txt"
 echo "torch==$torch_version" > "$constraints"
 
-stamp_src=$(cat pyproject.toml domains/*/pyproject.toml 2>/dev/null | sha1sum | cut -c1-16)
+stamp_src=$(cat pyproject.toml domains/*/pyproject.toml scripts/setup.sh 2>/dev/null | sha1sum | cut -c1-16)
 stamp="$venv/.soarkit-setup-$dev-$stamp_src"
 if [ -f "$stamp" ] || { [ "$dev" = 0 ] && [ -f "$venv/.soarkit-setup-1-$stamp_src" ]; }; then
   echo "setup: up to date (torch $torch_version)"

@@ -40,7 +40,7 @@ from soarkit_code.bundled import bundled_problems
 from soarkit_code.sandbox import Limits
 from soarkit_code.sandbox import pool as pool_module
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"

@@ -97,12 +97,14 @@ def single_student(model: str, rl: dict[str, Any], problems: int) -> dict[str, A
     """One inner training (reset, RL, greedy accuracy on |Q_R| = problems), 1 thread."""
     import torch
 
+    from soar_kit.components import find_model_source
     from soar_kit.config import RunConfig
-    from soar_kit.executors import StudentJob, train_student
+    from soar_kit.contracts.executor import StudentJob
     from soar_kit.hardset import candidate_problems
-    from soar_kit.loop import find_model_source, load_policy
-    from soar_kit.modeling import count_parameters, snapshot_state
+    from soar_kit.lm.weights import count_parameters, snapshot_state
+    from soar_kit.loop import load_policy
     from soar_kit.plugins import get_manager
+    from soar_kit.students import train_student
 
     torch.set_num_threads(1)
     config = RunConfig.model_validate(

@@ -45,7 +45,7 @@ from soarkit_math.budget import HelperPool
 from soarkit_math.domain import MathDomain
 from soarkit_math.extract import last_boxed
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"

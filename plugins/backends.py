@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from soar_kit import hookimpl
-from soar_kit.generation import GenerationBackend, SamplingParams
-from soar_kit.models import Policy
+from soar_kit.contracts.backend import GenerationBackend, SamplingParams
+from soar_kit.contracts.model import Policy
 
 
 class TransformersBackend(GenerationBackend):
@@ -34,7 +34,7 @@ class TransformersBackend(GenerationBackend):
     ) -> list[list[str]]:
         import torch
 
-        from soar_kit.sampling import sample
+        from soar_kit.lm.sampling import sample
 
         if not prompts:
             return []

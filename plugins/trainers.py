@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from soar_kit import hookimpl
-from soar_kit.records import Problem
-from soar_kit.training import PromptFn, RewardFn, StepCallback, StudentTrainer, TrainStats
+from soar_kit.contracts.records import Problem
+from soar_kit.contracts.trainer import PromptFn, RewardFn, StepCallback, StudentTrainer, TrainStats
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
-    from soar_kit.models import Policy
+    from soar_kit.contracts.model import Policy
 
 
 class RLOOTrainer(StudentTrainer):
@@ -43,7 +43,7 @@ class RLOOTrainer(StudentTrainer):
         seed: int,
         on_step: StepCallback | None = None,
     ) -> TrainStats:
-        from soar_kit.rl import train_rloo
+        from soar_kit.lm.rloo import train_rloo
 
         return train_rloo(
             policy,

@@ -20,8 +20,8 @@ from soarkit_math import MathDomain
 from soarkit_math.budget import HelperPool
 from soarkit_math.verifier import Verifier
 
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import ProblemRejected
-from soar_kit.records import Problem
 
 #: Seconds one hostile verification may take, wall clock, including a helper restart.
 PER_CASE_LIMIT_S = 8.0

@@ -25,9 +25,9 @@ def test_vllm_matches_transformers_greedy_and_is_seeded(tmp_path, monkeypatch):
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     from soarkit_plugins.backends import TransformersBackend, VLLMBackend
 
-    from soar_kit.generation import SamplingParams
-    from soar_kit.models import Policy
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.contracts.model import Policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     tiny = tiny_policy("llama", seed=0, hidden=128, heads=2)  # head size 64: vLLM CPU kernels
     tiny.model.save_pretrained(tmp_path)

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import InvalidInput
-from soar_kit.records import Problem
 from soarkit_math.extract import last_boxed
 
 _QUESTION_KEYS = ("problem", "question", "Problem", "Question")

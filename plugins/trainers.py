@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 from soar_kit import hookimpl
 from soar_kit.contracts.records import Problem
-from soar_kit.contracts.trainer import PromptFn, RewardFn, StepCallback, StudentTrainer, TrainStats
+from soar_kit.contracts.trainer import (
+    PromptFn,
+    RewardFn,
+    StepCallback,
+    StudentTrainer,
+    TrainStats,
+    group_rewards,
+)
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
@@ -124,8 +131,16 @@ class TRLTrainer(StudentTrainer):
         stats = TrainStats()
 
         def reward_func(prompts: list[str], completions: list[str], **kw: Any) -> list[float]:
-            idx = kw["problem_index"]
-            return [reward(problems[i], c) for i, c in zip(idx, completions, strict=True)]
+            # the completions of one problem are scored together (Domain.verify_many)
+            out = [0.0] * len(completions)
+            rows: dict[int, list[int]] = {}
+            for row, i in enumerate(kw["problem_index"]):
+                rows.setdefault(i, []).append(row)
+            for i, where in rows.items():
+                scores = group_rewards(reward, problems[i], [completions[r] for r in where])
+                for r, score in zip(where, scores, strict=True):
+                    out[r] = score
+            return out
 
         class _Progress(TrainerCallback):
             def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any):

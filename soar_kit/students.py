@@ -48,7 +48,7 @@ from soar_kit.contracts.domain import Domain
 from soar_kit.contracts.executor import Executor, InnerContext, StudentJob, StudentResult
 from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
-from soar_kit.contracts.trainer import StudentTrainer, TrainStats
+from soar_kit.contracts.trainer import StudentTrainer, TrainStats, VerifierReward
 from soar_kit.lm.weights import StateDict, clone_state, restore_state, snapshot_state
 from soar_kit.scoring import qr_accuracy, success_counts
 
@@ -212,7 +212,7 @@ def train_on(
         policy,
         list(problems),
         prompt=domain.student_prompt,
-        reward=lambda p, c: domain.verify(p, c).reward,
+        reward=VerifierReward(domain),
         settings=settings,
         seed=seed,
     )

@@ -27,6 +27,8 @@ from soar_kit.contracts.trainer import (
     StepCallback,
     StudentTrainer,
     TrainStats,
+    VerifierReward,
+    group_rewards,
 )
 
 __all__ = [
@@ -52,5 +54,7 @@ __all__ = [
     "StudentTrainer",
     "TrainStats",
     "Verdict",
+    "VerifierReward",
+    "group_rewards",
     "pick_source",
 ]

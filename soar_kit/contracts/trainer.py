@@ -18,10 +18,40 @@ from soar_kit.contracts.records import Problem
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
+    from soar_kit.contracts.domain import Domain
     from soar_kit.contracts.model import Policy
 
-#: ``reward(problem, completion) -> float``: the shaped reward of one completion.
+#: ``reward(problem, completion) -> float``: the shaped reward of one completion. The reward
+#: a run hands a trainer is a :class:`VerifierReward`, which also scores a group at once.
 RewardFn = Callable[[Problem, str], float]
+
+
+class VerifierReward:
+    """The student reward of SOAR: the domain verifier's shaped reward of a completion.
+
+    Callable like any :data:`RewardFn`; :meth:`many` scores the completions of one problem with
+    :meth:`Domain.verify_many <soar_kit.contracts.domain.Domain.verify_many>`, which a domain
+    may batch (the code domain de-duplicates and runs its sandbox in parallel). Trainers score
+    groups through :func:`group_rewards`, so a plain function still works as a reward.
+    """
+
+    def __init__(self, domain: Domain) -> None:
+        self.domain = domain
+
+    def __call__(self, problem: Problem, completion: str) -> float:
+        return self.domain.verify(problem, completion).reward
+
+    def many(self, problem: Problem, completions: Sequence[str]) -> list[float]:
+        return [v.reward for v in self.domain.verify_many(problem, completions)]
+
+
+def group_rewards(reward: RewardFn, problem: Problem, completions: Sequence[str]) -> list[float]:
+    """The rewards of several completions of ``problem``, in order, batched where the reward
+    can (:meth:`VerifierReward.many`)."""
+    many = getattr(reward, "many", None)
+    if callable(many):
+        return [float(r) for r in many(problem, completions)]
+    return [float(reward(problem, c)) for c in completions]
 #: ``prompt(problem) -> str``: the text the policy completes.
 PromptFn = Callable[[Problem], str]
 #: Called after each optimizer step with (step, metrics); used for progress bars and logs.

@@ -31,7 +31,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from soar_kit.contracts.records import Problem
-from soar_kit.contracts.trainer import PromptFn, RewardFn, StepCallback, TrainStats
+from soar_kit.contracts.trainer import (
+    PromptFn,
+    RewardFn,
+    StepCallback,
+    TrainStats,
+    group_rewards,
+)
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
@@ -179,8 +185,13 @@ def train_rloo(
             generator=generator,
         )
         # 3. rewards and leave-one-out advantages
+        texts = rollout.texts  # group completions per prompt, prompt after prompt
         rewards = torch.tensor(
-            [reward(batch[i // group], text) for i, text in enumerate(rollout.texts)],
+            [
+                r
+                for j, problem in enumerate(batch)
+                for r in group_rewards(reward, problem, texts[j * group : (j + 1) * group])
+            ],
             dtype=torch.float32,
             device=device,
         )

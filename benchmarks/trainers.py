@@ -26,18 +26,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soar_kit.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load(model: str, dtype: str = "float32") -> Any:

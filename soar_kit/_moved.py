@@ -19,15 +19,22 @@ def forward(old: str, *new: str) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        for target in new:
-            module = importlib.import_module(target)
-            if hasattr(module, name):
-                warnings.warn(
-                    f"{old}.{name} moved to {target}.{name}; the old path goes away in 0.3",
-                    DeprecationWarning,
-                    stacklevel=2,
-                )
-                return getattr(module, name)
-        raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        found = [
+            (target, getattr(module, name))
+            for target in new
+            if hasattr(module := importlib.import_module(target), name)
+        ]
+        if not found:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        # name the module that defines it, not one that merely imports it
+        target, obj = next(
+            ((t, o) for t, o in found if getattr(o, "__module__", None) == t), found[0]
+        )
+        warnings.warn(
+            f"{old}.{name} moved to {target}.{name}; the old path goes away in 0.3",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return obj
 
     return __getattr__

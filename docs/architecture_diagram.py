@@ -15,7 +15,7 @@ import grimp
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 OUT = Path(__file__).with_name("architecture.png")
 #: Deprecated import paths (shims) and entry points: not rooms of the layout.

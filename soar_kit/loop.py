@@ -43,8 +43,10 @@ from soar_kit.diversity import check_available, diversity
 from soar_kit.errors import ConfigError, InvalidInput, SoarKitError
 from soar_kit.hardset import HardSet, mine_configured_hard_set
 from soar_kit.lm.weights import restore_state, snapshot_state
+from soar_kit.machine import peak_rss_bytes
 from soar_kit.metrics import moving_average
 from soar_kit.progress import make_progress
+from soar_kit.report import write_report
 from soar_kit.runstore import (
     RunState,
     RunStore,
@@ -239,14 +241,10 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     summary["wall_seconds_this_invocation"] = round(time.perf_counter() - t_start, 1)
     summary["promotions"] = len(state.promotions)
     summary["pq_size"] = len(state.pq)
-    from soar_kit.machine import peak_rss_bytes
-
     summary["peak_rss_mb"] = round(peak_rss_bytes() / 2**20)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     _print_summary(console, run_dir, summary)
     try:
-        from soar_kit.report import write_report
-
         write_report(run_dir)
         console.print(f"report: {escape(str(run_dir / 'report' / 'summary.md'))}")
     except Exception as exc:  # the run's data is safe; a plotting problem must not hide it

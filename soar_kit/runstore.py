@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.errors import SoarKitError
+from soar_kit.lm.weights import load_causal_lm
 
 if TYPE_CHECKING:
     from soar_kit.config import RunConfig
@@ -241,8 +242,6 @@ def save_checkpoint(store: RunStore, policy: Policy, name: str, extra: dict[str,
 
 
 def load_checkpoint(path: Path, config: RunConfig) -> Policy:
-    from soar_kit.lm.weights import load_causal_lm
-
     model, tokenizer = load_causal_lm(path, dtype=config.model.dtype, device=config.model.device)
     return Policy(model, tokenizer, spec=str(path))
 

@@ -23,6 +23,7 @@ from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.errors import ProblemRejected, SoarKitError
 from soar_kit.lm.rloo import k3_kl, policy_gradient_loss, rloo_advantages
+from soar_kit.lm.sampling import Rollout, completion_logprobs
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,6 @@ class TeacherUpdater:
     ) -> dict[str, float]:
         import torch
 
-        from soar_kit.lm.sampling import completion_logprobs
-
         advantages = rloo_advantages(rewards)
         if max(abs(a) for a in advantages) < 1e-12:
             return {"teacher_loss": 0.0, "teacher_kl": 0.0, "teacher_skipped": 1.0}
@@ -181,8 +180,6 @@ class TeacherUpdater:
     def _rollout(self, samples: Sequence[TeacherSample]) -> Any:
         """Re-tokenise prompt and output text; the output gets EOS so the teacher learns to stop."""
         import torch
-
-        from soar_kit.lm.sampling import Rollout
 
         tok = self.teacher.tokenizer
         device = self.teacher.device

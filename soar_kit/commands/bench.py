@@ -45,6 +45,8 @@ from soar_kit.contracts.records import Problem
 from soar_kit.diversity import diversity
 from soar_kit.errors import ConfigError
 from soar_kit.hardset import HardSet, mine_configured_hard_set
+from soar_kit.lm.weights import restore_state, snapshot_state
+from soar_kit.loop import run_soar
 from soar_kit.machine import cpu_model
 from soar_kit.progress import make_progress
 from soar_kit.runstore import RunStore, atomic_write_text, load_checkpoint, load_pq
@@ -272,8 +274,6 @@ class _SeedContext:
     # a finished bench) never loads them
     @cached_property
     def base(self) -> Any:
-        from soar_kit.lm.weights import snapshot_state
-
         policy = self._load()
         self.base_state = snapshot_state(policy.model)  # taken before anything trains it
         return policy
@@ -318,8 +318,6 @@ class _SeedContext:
         return [s.problem for s in batch.samples]
 
     def restore_base(self) -> None:
-        from soar_kit.lm.weights import restore_state
-
         base = self.base  # loads it (and snapshots base_state) on first use
         restore_state(base.model, self.base_state)
 
@@ -340,8 +338,6 @@ def _seed_worker(
 def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
     """Both SOAR runs of seed ``s`` (resumed where they stopped), then every method trained
     and scored; written to ``seed-<s>.json`` only when complete."""
-    from soar_kit.lm.weights import snapshot_state
-    from soar_kit.loop import run_soar
 
     out_dir, size, config = ctx.out_dir, ctx.size, ctx.config
     t_seed = time.perf_counter()
@@ -399,8 +395,6 @@ def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
     grounded = RunStore(runs["grounded"])
     state = grounded.load_state() or {}
     if state.get("baseline"):
-        from soar_kit.lm.weights import restore_state
-
         ps = load_checkpoint(grounded.checkpoint_dir(state["baseline"]), cfg)
         restore_state(ctx.base.model, snapshot_state(ps.model))
         result["pass"]["PS"] = ctx.score(s)

@@ -38,6 +38,7 @@ from soar_kit.contracts.trainer import (
     TrainStats,
     group_rewards,
 )
+from soar_kit.lm.sampling import completion_logprobs, sample
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
@@ -137,8 +138,6 @@ def train_rloo(
     adapters started at zero, as in :class:`~soar_kit.students.StudentPool`).
     """
     import torch
-
-    from soar_kit.lm.sampling import completion_logprobs, sample
 
     if not problems:
         raise ValueError("no problems to train on")

@@ -6,9 +6,10 @@ Q_R. An :class:`Executor` runs a list of such jobs and returns a :class:`Student
 in job order — in this process (``local``), or spread over workers (``ray``, an optional plugin).
 
 The unit of work itself (reset, train, measure) is :func:`soar_kit.students.train_student`;
-an executor only decides where it runs. Only accuracies (and per-step training rewards) come back, never weights: when a promotion picks
-a student, the loop retrains that one student in-process from its seed (training is
-deterministic in its seed), so memory stays at one working student however large g*r is.
+an executor only decides where it runs. Only accuracies (and per-step training rewards) come
+back, never weights: when a promotion picks a student, the loop retrains that one student
+in-process from its seed (training is deterministic in its seed), so memory stays at one
+working student however large g*r is.
 """
 
 from __future__ import annotations

@@ -41,7 +41,8 @@ from soarkit_code.bundled import bundled_problems
 from soarkit_code.sandbox import Limits
 from soarkit_code.sandbox import pool as pool_module
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
+from soar_kit.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
@@ -49,13 +50,8 @@ ZYGOTE = Path(pool_module.__file__).with_name("zygote.py")
 
 
 def machine_info() -> dict[str, object]:
-    cpu = platform.processor() or ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "kernel": platform.release(),
         "python": platform.python_version(),

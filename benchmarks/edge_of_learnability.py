@@ -31,7 +31,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def _policy_copy(policy: Any) -> Any:
-    from soar_kit.models import Policy
+    from soar_kit.contracts.model import Policy
 
     return Policy(copy.deepcopy(policy.model), policy.tokenizer, policy.spec, dict(policy.info))
 
@@ -40,8 +40,8 @@ def evaluate(
     domain: Any, policy: Any, backend: Any, problems: list[Any], *, k: int, seed: int, tokens: int
 ) -> dict[str, Any]:
     """pass@1 (mean over k samples at T=1), problems solved at least once, greedy accuracy."""
-    from soar_kit.generation import SamplingParams
-    from soar_kit.hardset import success_counts
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.scoring import success_counts
 
     if not problems:
         # e.g. a recipe whose model solves every hard candidate: nothing is left to mine
@@ -87,7 +87,7 @@ def _subset(e: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
 
 
 def teacher_probe(domain: Any, policy: Any, backend: Any, *, samples: int, seed: int) -> dict:
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     rng = random.Random(f"teacher-{seed}")
     prompts = [domain.teacher_prompt(rng) for _ in range(samples)]
@@ -173,9 +173,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from soar_kit.config import RLConfig, SamplingConfig
+    from soar_kit.contracts.model import Policy
     from soar_kit.hardset import candidate_problems
     from soar_kit.mini import build_or_load
-    from soar_kit.models import Policy
     from soar_kit.plugins import get_manager
 
     pm = get_manager()

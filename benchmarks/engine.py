@@ -98,10 +98,14 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     import torch
     from rich.console import Console
 
+    from soar_kit.components import load_run_policy, resolve_components
     from soar_kit.config import RunConfig
-    from soar_kit.hardset import HardSet, candidate_problems
-    from soar_kit.loop import _outer_step, make_progress, problem_set_name, resolve_components
-    from soar_kit.modeling import peak_rss_bytes, snapshot_state
+    from soar_kit.hardset import HardSet, candidate_problems, problem_set_name
+    from soar_kit.loop import Run, outer_step
+    from soar_kit.machine import peak_rss_bytes
+    from soar_kit.progress import make_progress
+    from soar_kit.runstore import RunState
+    from soar_kit.students import StudentPool
     from soar_kit.teacher import TeacherUpdater
 
     torch.manual_seed(seed)
@@ -123,15 +127,13 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     parts = resolve_components(config)
     t0 = time.perf_counter()
     if tiny:
-        from soar_kit.testing_models import tiny_policy
+        from soar_kit.testing.tiny_models import tiny_policy
 
         student = tiny_policy("llama", seed=0, hidden=128, heads=2)
         teacher = tiny_policy("llama", seed=0, hidden=128, heads=2)
     else:
-        from soar_kit.loop import load_policy
-
-        student = load_policy(parts.source, config, parts.domain, config.model.name)
-        teacher = load_policy(parts.source, config, parts.domain, config.model.name)
+        student = load_run_policy(config, parts.domain)
+        teacher = load_run_policy(config, parts.domain)
     load_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     parts.backend.prepare([student, teacher])
@@ -145,12 +147,13 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     updater = TeacherUpdater(teacher, lr=rl.lr, kl=rl.kl, weight_decay=rl.weight_decay,
                              max_grad_norm=rl.max_grad_norm, epochs=rl.steps,
                              micro_batch=rl.batch_size * 4)  # fmt: skip
-    state: dict[str, Any] = {"step": 0, "history": [], "promotions": [], "pq": []}
+    state = RunState()
     random.seed(seed)
     with make_progress(Console(file=io.StringIO())) as progress:
+        run = Run(config, parts, teacher, updater, StudentPool(student, mode="shared"), hard,
+                  None, progress)  # fmt: skip
         t0 = time.perf_counter()
-        row = _outer_step(None, config, parts, teacher, student, snapshot_state(student.model),
-                          hard, state, updater, progress)  # fmt: skip
+        row = outer_step(run, state)
         total = time.perf_counter() - t0
     timed.inner.close()
     rewards_s = row["timings"]["rewards"]

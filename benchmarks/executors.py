@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soar_kit.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -97,12 +99,13 @@ def single_student(model: str, rl: dict[str, Any], problems: int) -> dict[str, A
     """One inner training (reset, RL, greedy accuracy on |Q_R| = problems), 1 thread."""
     import torch
 
+    from soar_kit.components import load_run_policy
     from soar_kit.config import RunConfig
-    from soar_kit.executors import StudentJob, train_student
+    from soar_kit.contracts.executor import StudentJob
     from soar_kit.hardset import candidate_problems
-    from soar_kit.loop import find_model_source, load_policy
-    from soar_kit.modeling import count_parameters, snapshot_state
+    from soar_kit.lm.weights import count_parameters, snapshot_state
     from soar_kit.plugins import get_manager
+    from soar_kit.students import train_student
 
     torch.set_num_threads(1)
     config = RunConfig.model_validate(
@@ -110,7 +113,7 @@ def single_student(model: str, rl: dict[str, Any], problems: int) -> dict[str, A
     )
     manager = get_manager()
     domain = manager.domain("math")
-    policy = load_policy(find_model_source(model), config, domain, model)
+    policy = load_run_policy(config, domain)
     data = candidate_problems(domain, "mini:2", seed=1, size=8)
     qr = candidate_problems(domain, "mini:hard", seed=2, size=problems)
     job = StudentJob(dataset=0, student=0, problems=tuple(data), seed=1)
@@ -157,7 +160,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
-            "cpu": _cpu(),
+            "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "load_avg_start": list(os.getloadavg()),
             "python": platform.python_version(),
@@ -204,16 +207,6 @@ def main() -> None:
 
 def _mean(xs: list[float]) -> float:
     return round(sum(xs) / len(xs), 2) if xs else float("nan")
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _markdown(r: dict[str, Any]) -> str:

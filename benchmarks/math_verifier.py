@@ -51,7 +51,8 @@ from soarkit_math.budget import HelperPool
 from soarkit_math.domain import MathDomain
 from soarkit_math.extract import last_boxed
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
+from soar_kit.machine import cpu_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import math_verify_suite
@@ -62,16 +63,8 @@ CHUNK = 25
 
 
 def machine_info() -> dict[str, object]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,

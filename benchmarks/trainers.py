@@ -26,32 +26,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soar_kit.machine import cpu_model
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def load(model: str, dtype: str = "float32") -> Any:
     if model == "tiny":
-        from soar_kit.testing_models import tiny_policy
+        from soar_kit.testing.tiny_models import tiny_policy
 
         return tiny_policy("llama", seed=0, hidden=128, layers=4)
-    from soar_kit.models import load_policy
+    from soar_kit.components import load_policy
 
     return load_policy(model, dtype=dtype)
 
 
 def toy_problems() -> list[Any]:
-    from soar_kit.records import Problem
+    from soar_kit.contracts.records import Problem
 
     words = ["apple", "banana", "cat", "dog", "egg", "fish", "grape", "house"]
     return [
@@ -69,7 +61,7 @@ def bench_trainers(args: argparse.Namespace) -> dict[str, Any]:
     from soarkit_plugins.trainers import RLOOTrainer, TRLTrainer
 
     from soar_kit.config import RLConfig, SamplingConfig
-    from soar_kit.modeling import restore_state, snapshot_state
+    from soar_kit.lm.weights import restore_state, snapshot_state
 
     policy = load(args.model)
     start_state = snapshot_state(policy.model)
@@ -151,7 +143,7 @@ def bench_generation(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from soarkit_plugins.backends import TransformersBackend
 
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     prompts = [_prompt(p) for p in toy_problems()] * (args.gen_prompts // 8)
     params = SamplingParams(n=args.gen_n, max_new_tokens=args.gen_tokens, seed=args.seed)
@@ -309,7 +301,8 @@ def students_worker(args: argparse.Namespace) -> None:
     from soarkit_plugins.trainers import RLOOTrainer
 
     from soar_kit.config import RLConfig, SamplingConfig
-    from soar_kit.modeling import peak_rss_bytes, rss_bytes, state_bytes
+    from soar_kit.lm.weights import state_bytes
+    from soar_kit.machine import peak_rss_bytes, rss_bytes
     from soar_kit.students import StudentPool
 
     mib = 2**20

@@ -12,9 +12,9 @@ from typing import Any
 from soarkit_plugins.vllm_engine import VLLMBackend
 
 from soar_kit import hookimpl
+from soar_kit.contracts.backend import GenerationBackend, SamplingParams
+from soar_kit.contracts.model import Policy
 from soar_kit.errors import ConfigError
-from soar_kit.generation import GenerationBackend, SamplingParams
-from soar_kit.models import Policy
 
 
 class TransformersBackend(GenerationBackend):
@@ -51,7 +51,7 @@ class TransformersBackend(GenerationBackend):
     ) -> list[list[str]]:
         import torch
 
-        from soar_kit.sampling import sample
+        from soar_kit.lm.sampling import sample
 
         if not prompts:
             return []

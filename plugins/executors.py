@@ -5,14 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from soar_kit import hookimpl
-from soar_kit.executors import (
-    Executor,
-    InnerContext,
-    OnDone,
-    StudentJob,
-    StudentResult,
-    run_job_here,
-)
+from soar_kit.contracts.executor import Executor, InnerContext, OnDone, StudentJob, StudentResult
+from soar_kit.students import run_job_here
 
 
 class LocalExecutor(Executor):

@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from soar_kit import hookimpl
+from soar_kit.contracts.model import ModelSource, Policy
 from soar_kit.errors import SoarKitError
-from soar_kit.models import ModelSource, Policy
 
 if TYPE_CHECKING:
-    from soar_kit.domain import Domain
+    from soar_kit.contracts.domain import Domain
 
 
 #: Pretraining seed of the embedded model (``soar_kit.mini.build_or_load`` takes any seed).

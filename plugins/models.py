@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from soar_kit import hookimpl
-from soar_kit.models import ModelSource, Policy
+from soar_kit.contracts.model import ModelSource, Policy
+from soar_kit.machine import cache_enabled, cache_root
 
 if TYPE_CHECKING:
-    from soar_kit.domain import Domain
+    from soar_kit.contracts.domain import Domain
 
 #: ``owner/name`` as on the Hugging Face hub (optionally ``@revision``).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
@@ -53,7 +54,7 @@ class TransformersSource(ModelSource):
         seed: int = 0,
         domain: Domain | None = None,
     ) -> Policy:
-        from soar_kit.modeling import load_causal_lm
+        from soar_kit.lm.weights import load_causal_lm
 
         path = Path(spec).expanduser()
         target = str(path) if path.exists() else spec
@@ -111,7 +112,7 @@ class SmolLM2Source(ModelSource):
         seed: int = 0,
         domain: Domain | None = None,
     ) -> Policy:
-        from soar_kit.modeling import load_causal_lm
+        from soar_kit.lm.weights import load_causal_lm
 
         reason = self.available()
         if reason is not None:
@@ -135,11 +136,9 @@ class SmolLM2Source(ModelSource):
         Converting the GGUF (above all its tokenizer) takes ~20 s; the saved safetensors folder
         loads in a few seconds. ``SOARKIT_CACHE=off`` disables the cache.
         """
-        root = os.environ.get("SOARKIT_CACHE", "")
-        if root.lower() in {"off", "0", "none"}:
+        if not cache_enabled():
             return None
-        base = Path(root).expanduser() if root else Path.home() / ".cache" / "soar-kit"
-        return base / "smollm2-135m-instruct"
+        return cache_root() / "smollm2-135m-instruct"
 
     @staticmethod
     def _save_cache(model: Any, tok: Any, cache: Path) -> Path | None:

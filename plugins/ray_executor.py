@@ -41,15 +41,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from soar_kit import hookimpl
+from soar_kit.contracts.executor import Executor, InnerContext, OnDone, StudentJob, StudentResult
 from soar_kit.errors import ConfigError, SoarKitError
-from soar_kit.executors import (
-    Executor,
-    InnerContext,
-    OnDone,
-    StudentJob,
-    StudentResult,
-    train_student,
-)
+from soar_kit.students import train_student
 
 #: Options read from ``executor.options`` (``--set executor.options.KEY=VALUE``).
 OPTIONS: dict[str, str] = {
@@ -85,8 +79,8 @@ class StudentWorker:
         import torch
 
         from soar_kit.config import RunConfig
-        from soar_kit.modeling import load_causal_lm
-        from soar_kit.models import Policy
+        from soar_kit.contracts.model import Policy
+        from soar_kit.lm.weights import load_causal_lm
 
         torch.set_num_threads(max(1, threads))
         cfg = RunConfig.model_validate(config)

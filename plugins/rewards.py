@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from soar_kit import hookimpl
-from soar_kit.rewards import (
+from soar_kit.contracts.reward import (
     DatasetProbe,
     RewardScheme,
     grounded_reward,
@@ -20,7 +20,6 @@ class GroundedReward(RewardScheme):
 
     name = "grounded"
     description = "Δ accuracy on hard-train questions of students trained on the dataset (SOAR)"
-    trains_students = True
 
     def dataset_reward(self, probe: DatasetProbe) -> float:
         return grounded_reward(probe.accuracy_gains())

@@ -10,18 +10,25 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from soar_kit import hookimpl
-from soar_kit.records import Problem
-from soar_kit.training import PromptFn, RewardFn, StepCallback, StudentTrainer, TrainStats
-from soar_kit.weights import bump
+from soar_kit.contracts.records import Problem
+from soar_kit.contracts.trainer import (
+    PromptFn,
+    RewardFn,
+    StepCallback,
+    StudentTrainer,
+    TrainStats,
+    group_rewards,
+)
+from soar_kit.weight_version import bump
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
-    from soar_kit.generation import GenerationBackend
-    from soar_kit.models import Policy
+    from soar_kit.contracts.backend import GenerationBackend
+    from soar_kit.contracts.model import Policy
 
 
 class RLOOTrainer(StudentTrainer):
-    """Lean RLOO in plain torch (:mod:`soar_kit.rl`): samples with the policy, AdamW, cosine.
+    """Lean RLOO in plain torch (:mod:`soar_kit.lm.rloo`): samples with the policy, AdamW, cosine.
 
     ``micro_batch`` bounds the sequences scored with gradients at once (memory, not maths);
     ``stop`` are extra stop strings for the student's completions (EOS always stops).
@@ -46,7 +53,7 @@ class RLOOTrainer(StudentTrainer):
         on_step: StepCallback | None = None,
         backend: GenerationBackend | None = None,
     ) -> TrainStats:
-        from soar_kit.rl import train_rloo
+        from soar_kit.lm.rloo import train_rloo
 
         return train_rloo(
             policy,
@@ -138,8 +145,16 @@ class TRLTrainer(StudentTrainer):
         stats = TrainStats()
 
         def reward_func(prompts: list[str], completions: list[str], **kw: Any) -> list[float]:
-            idx = kw["problem_index"]
-            return [reward(problems[i], c) for i, c in zip(idx, completions, strict=True)]
+            # the completions of one problem are scored together (Domain.verify_many)
+            out = [0.0] * len(completions)
+            rows: dict[int, list[int]] = {}
+            for row, i in enumerate(kw["problem_index"]):
+                rows.setdefault(i, []).append(row)
+            for i, where in rows.items():
+                scores = group_rewards(reward, problems[i], [completions[r] for r in where])
+                for r, score in zip(where, scores, strict=True):
+                    out[r] = score
+            return out
 
         class _Progress(TrainerCallback):
             def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any):
@@ -238,7 +253,7 @@ def _backend_rollouts(
     TRL hands over one prompt per row, each prompt repeated ``num_generations`` times in a row
     (its RepeatSampler); they go to the backend as unique prompts with ``n = num_generations``.
     """
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     calls = [0]
     group = settings.group_size

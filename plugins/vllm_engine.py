@@ -9,7 +9,7 @@ Why it looks like this (see docs/models.md, "The vLLM backend"):
   a second for SmolLM2-135M on CPU, and a run switches between teacher and students a few times
   per outer step, not per RL step.
 * **Weights the engine cannot miss.** Every in-place weight change (optimizer steps, state
-  restores) bumps the model's version (:mod:`soar_kit.weights`); before sampling, the backend
+  restores) bumps the model's version (:mod:`soar_kit.weight_version`); before sampling, the backend
   compares the model's tag with what the engine last loaded and, when they differ, streams the
   model's state dict into the engine (``reload_weights(weights_iterator=...)``, then
   ``reset_prefix_cache()`` so no cached prefix of the old weights is reused). No re-save to
@@ -22,7 +22,7 @@ Why it looks like this (see docs/models.md, "The vLLM backend"):
   has not.
 * **Token-level rollouts.** Prompts are tokenised here exactly as the transformers sampler does
   and given to vLLM as token ids; the sampled ids come back as a
-  :class:`~soar_kit.sampling.Rollout`, so the trainer's log-probs are computed on exactly the
+  :class:`~soar_kit.lm.sampling.Rollout`, so the trainer's log-probs are computed on exactly the
   sampled tokens (no re-tokenisation of text), and vLLM's own log-probs of those tokens ride
   along as ``sampler_logprobs``.
 
@@ -43,11 +43,11 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from soar_kit.contracts.backend import GenerationBackend, Request, SamplingParams
+from soar_kit.contracts.model import Policy
 from soar_kit.errors import ConfigError, SoarKitError
-from soar_kit.generation import GenerationBackend, Request, SamplingParams
-from soar_kit.models import Policy
-from soar_kit.sampling import Rollout
-from soar_kit.weights import WeightVersion, same, tag
+from soar_kit.lm.sampling import Rollout
+from soar_kit.weight_version import WeightVersion, same, tag
 
 
 class VLLMOptions(BaseModel):
@@ -204,7 +204,7 @@ class VLLMBackend(GenerationBackend):
         self._set_env(on_cpu)
         from vllm import LLM
 
-        from soar_kit.sampling import _eos_ids
+        from soar_kit.lm.sampling import _eos_ids
 
         # config and tokenizer only: the weights come from the model itself at the first sync
         folder = tempfile.mkdtemp(prefix="soarkit-vllm-")
@@ -301,7 +301,7 @@ class VLLMBackend(GenerationBackend):
     def _texts(
         self, policy: Policy, token_ids: Sequence[int], stop: Sequence[str], eos: list[int]
     ) -> str:
-        from soar_kit.sampling import _cut_at_stop
+        from soar_kit.lm.sampling import _cut_at_stop
 
         toks = list(token_ids)
         if toks and toks[-1] in eos:
@@ -352,7 +352,7 @@ class VLLMBackend(GenerationBackend):
         *,
         generator: Any = None,
     ) -> Rollout:
-        """Sampled token ids, laid out as :func:`soar_kit.sampling.sample` lays them out."""
+        """Sampled token ids, laid out as :func:`soar_kit.lm.sampling.sample` lays them out."""
         import torch
 
         engine = self._synced(policy)

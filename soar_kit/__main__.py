@@ -1,5 +1,5 @@
 """``python -m soar_kit`` is the same as the ``soarkit`` command."""
 
-from soar_kit.cli import main
+from soar_kit.commands.cli import main
 
 main()

@@ -10,6 +10,7 @@ it is validated once. Every error names the field and the file it came from.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from pathlib import Path
@@ -18,6 +19,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from soar_kit.errors import ConfigError
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A stable 31-bit seed for one purpose; the same (seed, parts) always gives the same value.
+
+    Everything random in a run derives from (``seed``, step, purpose) through this, which is what
+    lets a killed run resume exactly and an executor reproduce a student from its job alone.
+    """
+    text = json.dumps([seed, *[str(p) for p in parts]])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big") & 0x7FFFFFFF
 
 
 class _Section(BaseModel):

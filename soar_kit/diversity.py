@@ -32,7 +32,7 @@ from soar_kit.errors import SoarKitError
 from soar_kit.metrics import embedding_vendi_score, text_diversity
 
 #: The kernels ``meta.diversity`` accepts (the config field is the one place they are listed).
-KINDS: tuple[str, ...] = get_args(MetaConfig.model_fields["diversity"].annotation)
+KERNELS: tuple[str, ...] = get_args(MetaConfig.model_fields["diversity"].annotation)
 #: How a plot or table names each kernel.
 KERNEL_LABELS = {"ngram": "char 3-grams", "minilm": "MiniLM-L6 embeddings"}
 
@@ -52,7 +52,7 @@ def diversity(texts: Sequence[str], kind: str = "ngram") -> float:
         return text_diversity(texts)
     if kind == "minilm":
         return embedding_vendi_score(embed(texts)) if texts else 0.0
-    raise SoarKitError(f"meta.diversity: unknown kernel {kind!r} (known: {', '.join(KINDS)})")
+    raise SoarKitError(f"meta.diversity: unknown kernel {kind!r} (known: {', '.join(KERNELS)})")
 
 
 def check_available(kind: str) -> None:

@@ -10,13 +10,19 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from soar_kit.domain import Domain
-from soar_kit.errors import InvalidInput, SoarKitError
-from soar_kit.generation import GenerationBackend, SamplingParams
-from soar_kit.models import Policy
-from soar_kit.records import Problem
+from soar_kit.config import RunConfig, derive_seed
+from soar_kit.contracts.backend import GenerationBackend, SamplingParams
+from soar_kit.contracts.domain import Domain
+from soar_kit.contracts.model import Policy
+from soar_kit.contracts.records import Problem
+from soar_kit.errors import ConfigError, InvalidInput, SoarKitError
 from soar_kit.runstore import read_jsonl, write_jsonl
+from soar_kit.scoring import success_counts
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 #: Problem-set names that refer to a domain's mini world instead of a named set.
 MINI_PREFIX = "mini:"
@@ -95,40 +101,6 @@ def _parse_level(text: str, levels: int) -> int:
     return int(text)
 
 
-def success_counts(
-    domain: Domain,
-    policy: Policy,
-    backend: GenerationBackend,
-    problems: Sequence[Problem],
-    params: SamplingParams,
-    *,
-    chunk: int = 16,
-    on_done: Callable[[int], None] | None = None,
-) -> list[int]:
-    """Correct samples out of ``params.n`` for each problem.
-
-    One backend call for all problems: chunks of ``chunk`` prompts, each with its own seed,
-    go to :meth:`~soar_kit.generation.GenerationBackend.generate_batch` together (an engine
-    schedules them at once; the transformers backend runs them one by one, as before).
-    ``on_done(i)`` is called once chunk ``i`` is sampled.
-    """
-    parts: list[list[Problem]] = []
-    requests: list[tuple[list[str], SamplingParams]] = []
-    for start in range(0, len(problems), chunk):
-        part = list(problems[start : start + chunk])
-        seed = None if params.seed is None else params.seed + start
-        parts.append(part)
-        requests.append(
-            ([domain.student_prompt(p) for p in part], params.model_copy(update={"seed": seed}))
-        )
-    counts: list[int] = []
-    outs = backend.generate_batch(policy, requests, on_done=on_done) if requests else []
-    for part, out in zip(parts, outs, strict=True):
-        for problem, completions in zip(part, out, strict=True):
-            counts.append(sum(domain.verify(problem, c).correct for c in completions))
-    return counts
-
-
 def mine_hard_set(
     domain: Domain,
     policy: Policy,
@@ -138,7 +110,7 @@ def mine_hard_set(
     k: int,
     max_new_tokens: int,
     seed: int,
-    on_progress=None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> HardSet:
     """Keep the problems with 0/k successes at temperature 1.0 and split them 50/50."""
     params = SamplingParams(n=k, temperature=1.0, max_new_tokens=max_new_tokens, seed=seed)
@@ -162,3 +134,42 @@ def mine_hard_set(
     random.Random(seed).shuffle(order)
     half = len(order) // 2
     return HardSet(train=order[:half], test=order[half:], k=k, mined_from=len(candidates))
+
+
+def problem_set_name(config: RunConfig, domain: Domain) -> str:
+    """The set a run mines from: ``hardset.problem_set``, else soar-mini's own hard level,
+    else the domain's default set."""
+    if config.hardset.problem_set:
+        return config.hardset.problem_set
+    if config.model.name == "soar-mini" and domain.mini_world() is not None:
+        return f"{MINI_PREFIX}hard"
+    if not domain.default_problem_set:
+        raise ConfigError(f"hardset.problem_set: domain '{domain.name}' names no default set")
+    return domain.default_problem_set
+
+
+def mine_configured_hard_set(
+    config: RunConfig,
+    domain: Domain,
+    backend: GenerationBackend,
+    policy: Policy,
+    progress: Progress,
+) -> HardSet:
+    """The fail@k hard set that ``config.hardset`` describes, mined with ``policy``."""
+    name = problem_set_name(config, domain)
+    candidates = candidate_problems(
+        domain, name, seed=derive_seed(config.seed, "hardset"), size=config.hardset.size
+    )
+    task = progress.add_task(f"mining fail@{config.hardset.k} on {name}", total=len(candidates))
+    hard = mine_hard_set(
+        domain,
+        policy,
+        backend,
+        candidates,
+        k=config.hardset.k,
+        max_new_tokens=config.student.rl.sampling.max_new_tokens,
+        seed=derive_seed(config.seed, "hardset-sampling"),
+        on_progress=lambda n: progress.advance(task, n),
+    )
+    progress.remove_task(task)
+    return hard

@@ -36,15 +36,6 @@ def moving_average(values: Sequence[float], window: int) -> float:
     return sum(tail) / len(tail) if tail else 0.0
 
 
-def rloo_advantages(rewards: Sequence[float]) -> list[float]:
-    """Leave-one-out A_i = r_i - mean_{j != i} r_j: zero-sum, so resampling stays unbiased."""
-    g = len(rewards)
-    if g < 2:
-        raise ValueError("RLOO needs a group of at least 2")
-    total = sum(rewards)
-    return [r - (total - r) / (g - 1) for r in rewards]
-
-
 def _ngrams(text: str, n: int) -> Counter[str]:
     text = " ".join(text.split())
     if len(text) < n:

@@ -1,5 +1,9 @@
 """The plugin manager: built-ins first, then every installed ``soar_kit`` entry point.
 
+It is the only place that looks a registered object up (:meth:`PluginManager.get`, and
+:meth:`PluginManager.model_source` for model specs); it imports nothing of the core but the
+contracts, so that the contracts' users (plugins) and the registry cannot form a circle.
+
 Each registration hook is called plugin by plugin (not as one pluggy broadcast) so that every
 registered object is attributed to the distribution and entry point that provided it. That is
 what lets a broken or misbehaving plugin be named in a one-line error while the others keep
@@ -21,13 +25,13 @@ from typing import Any, Generic, TypeVar
 import pluggy
 
 from soar_kit import __version__, hookspecs
-from soar_kit.domain import Domain
+from soar_kit.contracts.backend import GenerationBackend
+from soar_kit.contracts.domain import Domain
+from soar_kit.contracts.executor import Executor
+from soar_kit.contracts.model import ModelSource, pick_source
+from soar_kit.contracts.reward import RewardScheme
+from soar_kit.contracts.trainer import StudentTrainer
 from soar_kit.errors import PluginError, UnknownNameError
-from soar_kit.executors import Executor
-from soar_kit.generation import GenerationBackend
-from soar_kit.models import ModelSource
-from soar_kit.rewards import RewardScheme
-from soar_kit.training import StudentTrainer
 
 ENTRY_POINT_GROUP = "soar_kit"
 LOAD_ENV = "SOARKIT_LOAD_PLUGINS"
@@ -224,6 +228,12 @@ class PluginManager:
 
     def domain(self, name: str) -> Domain:
         return self.get("domain", name)
+
+    def model_source(self, spec: str) -> ModelSource:
+        """The registered model source that loads ``spec`` (see
+        :func:`~soar_kit.contracts.model.pick_source`): unlike other kinds, a model is asked for
+        by a spec (a name, a folder, a hub id), not by the source's own name."""
+        return pick_source([r.obj for r in self.collect("model").values()], spec)
 
     def call_plugin_hook(self, hook: str, **kwargs: Any) -> None:
         """Call a non-registration hook (e.g. commands), isolating failing plugins."""

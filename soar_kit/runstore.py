@@ -23,10 +23,18 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from soar_kit.contracts.model import Policy
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import SoarKitError
+from soar_kit.lm.weights import load_causal_lm
+
+if TYPE_CHECKING:
+    from soar_kit.config import RunConfig
+    from soar_kit.contracts.domain import Domain
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -58,6 +66,60 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError as exc:
                 raise SoarKitError(f"{path}:{lineno}: not a JSON line ({exc.msg})") from exc
     return rows
+
+
+@dataclass
+class RunState:
+    """What ``state.json`` commits after every outer step: enough to resume exactly.
+
+    ``first_diversity`` is the diversity of the first step, per kernel (``ngram``,
+    ``minilm``): a run resumed with another kernel must not compare scales. On disk the layout
+    is the one runs have always written (``first_diversity`` for ngram,
+    ``first_diversity_<kernel>`` for the others), so old runs resume and new runs stay readable.
+    """
+
+    step: int = 0
+    history: list[float] = field(default_factory=list)
+    promotions: list[dict[str, Any]] = field(default_factory=list)
+    pq: list[dict[str, Any]] = field(default_factory=list)
+    hardset: bool = False
+    teacher: str | None = None
+    baseline: str | None = None
+    first_diversity: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "step": self.step,
+            "history": self.history,
+            "promotions": self.promotions,
+            "pq": self.pq,
+            "hardset": self.hardset,
+        }
+        for kernel, value in self.first_diversity.items():
+            out["first_diversity" + ("" if kernel == "ngram" else f"_{kernel}")] = value
+        if self.baseline:
+            out["baseline"] = self.baseline
+        if self.teacher:
+            out["teacher"] = self.teacher
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunState:
+        first = {
+            ("ngram" if key == "first_diversity" else key.removeprefix("first_diversity_")): value
+            for key, value in data.items()
+            if key.startswith("first_diversity")
+        }
+        return cls(
+            step=int(data.get("step", 0)),
+            history=list(data.get("history", [])),
+            promotions=list(data.get("promotions", [])),
+            pq=list(data.get("pq", [])),
+            hardset=bool(data.get("hardset", False)),
+            teacher=data.get("teacher") or None,
+            baseline=data.get("baseline") or None,
+            first_diversity=first,
+        )
 
 
 class RunStore:
@@ -95,8 +157,14 @@ class RunStore:
         except json.JSONDecodeError as exc:  # cannot happen with atomic writes, but say so
             raise SoarKitError(f"{self.state_path}: corrupt run state ({exc.msg})") from exc
 
-    def commit_state(self, state: dict[str, Any]) -> None:
-        atomic_write_text(self.state_path, json.dumps(state, indent=2))
+    def run_state(self) -> RunState | None:
+        """The committed state as a :class:`RunState` (``None`` before the first commit)."""
+        data = self.load_state()
+        return None if data is None else RunState.from_json(data)
+
+    def commit_state(self, state: RunState | dict[str, Any]) -> None:
+        data = state.to_json() if isinstance(state, RunState) else state
+        atomic_write_text(self.state_path, json.dumps(data, indent=2))
 
     # -- metrics --------------------------------------------------------------------------------
     def append_metrics(self, row: dict[str, Any]) -> None:
@@ -155,3 +223,35 @@ class RunStore:
         for child in self.checkpoints.iterdir():
             if child.name not in wanted:
                 shutil.rmtree(child, ignore_errors=True)
+
+
+# -- checkpoints and promotion questions --------------------------------------------------------
+
+
+def save_checkpoint(store: RunStore, policy: Policy, name: str, extra: dict[str, Any]) -> None:
+    """Save ``policy`` (and ``extra`` tensors/states, e.g. the optimizer) as checkpoint ``name``,
+    atomically: a kill leaves the previous checkpoint or this one, never half of it."""
+    import torch
+
+    staging = store.staging_dir(name)
+    policy.model.save_pretrained(staging, safe_serialization=True)
+    policy.tokenizer.save_pretrained(staging)
+    for key, value in extra.items():
+        torch.save(value, staging / f"{key}.pt")
+    store.publish(staging, name)
+
+
+def load_checkpoint(path: Path, config: RunConfig) -> Policy:
+    model, tokenizer = load_causal_lm(path, dtype=config.model.dtype, device=config.model.device)
+    return Policy(model, tokenizer, spec=str(path))
+
+
+def load_pq(store: RunStore, domain: Domain) -> list[Problem]:
+    """The run's promotion questions (PQ), as the domain's problems."""
+    if not store.pq_path.exists():
+        return []
+    fields = set(Problem.model_fields)
+    return [
+        domain.problem_from_json({k: v for k, v in row.items() if k in fields})
+        for row in read_jsonl(store.pq_path)
+    ]

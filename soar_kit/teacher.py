@@ -18,13 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from soar_kit.domain import Domain
+from soar_kit.contracts.backend import GenerationBackend, SamplingParams
+from soar_kit.contracts.domain import Domain
+from soar_kit.contracts.model import Policy
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import ProblemRejected, SoarKitError
-from soar_kit.generation import GenerationBackend, SamplingParams
-from soar_kit.metrics import rloo_advantages
-from soar_kit.models import Policy
-from soar_kit.records import Problem
-from soar_kit.weights import bump
+from soar_kit.lm.rloo import k3_kl, policy_gradient_loss, rloo_advantages
+from soar_kit.lm.sampling import Rollout, completion_logprobs
+from soar_kit.weight_version import bump
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,6 @@ class TeacherUpdater:
     ) -> dict[str, float]:
         import torch
 
-        from soar_kit.sampling import completion_logprobs
-
         advantages = rloo_advantages(rewards)
         if max(abs(a) for a in advantages) < 1e-12:
             return {"teacher_loss": 0.0, "teacher_kl": 0.0, "teacher_skipped": 1.0}
@@ -180,12 +179,11 @@ class TeacherUpdater:
                 mask = rollout.completion_mask.float()
                 logp = completion_logprobs(model, rollout)
                 # token-level normalisation over the whole step: each token counts the same
-                loss = -(adv[:, None] * logp * mask).sum() / total_tokens
+                loss = policy_gradient_loss(logp, mask, adv, total_tokens, per_sequence=False)
                 if self.reference is not None:
                     with torch.no_grad():
                         ref = completion_logprobs(self.reference, rollout)
-                    diff = ref - logp
-                    kl = ((torch.exp(diff) - diff - 1.0) * mask).sum() / total_tokens
+                    kl = k3_kl(logp, ref, mask, total_tokens)
                     loss = loss + self.kl * kl
                     kl_sum += float(kl.detach())
                 loss.backward()
@@ -202,8 +200,6 @@ class TeacherUpdater:
     def _rollout(self, samples: Sequence[TeacherSample]) -> Any:
         """Re-tokenise prompt and output text; the output gets EOS so the teacher learns to stop."""
         import torch
-
-        from soar_kit.sampling import Rollout
 
         tok = self.teacher.tokenizer
         device = self.teacher.device
@@ -233,3 +229,24 @@ class TeacherUpdater:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.optimizer.load_state_dict(state)
+
+
+def posed_summary(problems: Sequence[Problem]) -> dict[str, Any]:
+    """What the teacher posed, where the domain says (``problem.data``): the level of each
+    question and whether the teacher's own answer was right. Both show *how* a teacher learns
+    (harder questions? better answers?), which the reward alone cannot tell."""
+    levels: dict[str, int] = {}
+    right = known = 0
+    for p in problems:
+        data = p.data or {}
+        if "level" in data:
+            levels[str(data["level"])] = levels.get(str(data["level"]), 0) + 1
+        if "teacher_answer_correct" in data:
+            known += 1
+            right += bool(data["teacher_answer_correct"])
+    out: dict[str, Any] = {}
+    if levels:
+        out["levels_posed"] = dict(sorted(levels.items(), key=lambda kv: int(kv[0])))
+    if known:
+        out["teacher_answer_accuracy"] = right / known
+    return out

@@ -7,7 +7,8 @@ short supervised pretraining run, cached per domain, recipe and seed. See ``docs
 
 from __future__ import annotations
 
-from soar_kit.mini.build import CACHE_ENV, MiniBuild, build_or_load, cache_root, entry_path
+from soar_kit.machine import CACHE_ENV
+from soar_kit.mini.build import MiniBuild, build_or_load, cache_root, entry_path
 from soar_kit.mini.corpus import Corpus, MiniRecipe, build_corpus
 
 __all__ = [

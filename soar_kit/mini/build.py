@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from soar_kit.domain import Domain
+from soar_kit import machine
+from soar_kit.contracts.domain import Domain
 from soar_kit.errors import SoarKitError
+from soar_kit.machine import CACHE_ENV as CACHE_ENV  # re-exported: its old home
 from soar_kit.mini.corpus import MiniRecipe, build_corpus, recipe_key
 from soar_kit.mini.model import count_params, make_model, pretrain
 from soar_kit.mini.tokenizer import build_char_tokenizer
 
-CACHE_ENV = "SOARKIT_CACHE"
 #: Set to 0 to ignore the builds shipped with the package and always build (or use the cache).
 SHIPPED_ENV = "SOARKIT_MINI_SHIPPED"
 #: Written last into a build folder; its presence marks a complete entry.
@@ -45,9 +46,9 @@ def shipped_root() -> Path:
 
 
 def cache_root() -> Path:
-    """Where soar-mini builds live: ``$SOARKIT_CACHE/soar-mini`` or ``~/.cache/soar-kit/...``."""
-    base = os.environ.get(CACHE_ENV) or os.path.join(Path.home(), ".cache", "soar-kit")
-    return Path(base) / "soar-mini"
+    """Where soar-mini builds live: ``soar-mini`` in :func:`soar_kit.machine.cache_root`
+    (a temporary folder under ``SOARKIT_CACHE=off``, so nothing lands in ``./off/``)."""
+    return machine.cache_root() / "soar-mini"
 
 
 @dataclass

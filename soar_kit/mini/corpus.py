@@ -27,9 +27,9 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from soar_kit.domain import Domain, MiniWorld
+from soar_kit.contracts.domain import Domain, MiniWorld
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import SoarKitError
-from soar_kit.records import Problem
 
 
 @dataclass(frozen=True)

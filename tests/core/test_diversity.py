@@ -79,7 +79,7 @@ def test_config_field_default_and_bad_kind_named():
         ConfigError, match=r"command line: meta\.diversity: Input should be 'ngram'"
     ):
         load_config(None, ["meta.diversity=bert"])
-    assert set(div.KINDS) == {"ngram", "minilm"} == set(div.KERNEL_LABELS)
+    assert set(div.KERNELS) == {"ngram", "minilm"} == set(div.KERNEL_LABELS)
 
 
 def test_missing_package_is_one_actionable_line(monkeypatch):

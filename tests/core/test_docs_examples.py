@@ -46,6 +46,5 @@ def test_reward_subclassing_example_registers_and_scores():
     manager.add_plugin(module, Origin("doc-example", "docs", "0"))
     scheme = manager.get("reward", "grounded-floored")
     assert manager.errors == []
-    assert scheme.trains_students  # inherited: the loop will train students for it
     assert scheme.dataset_reward(FixedProbe([0.02, 0.25])) == 0.125
     assert manager.get("reward", "grounded").dataset_reward(FixedProbe([0.02, 0.25])) == 0.135

@@ -8,15 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from soar_kit.metrics import (
-    mean_pass_at_k,
-    moving_average,
-    pass_at_k,
-    rloo_advantages,
-    text_diversity,
-    vendi_score,
-)
-from soar_kit.rewards import grounded_reward, learnability, rzero_uncertainty
+from soar_kit.contracts.reward import grounded_reward, learnability, rzero_uncertainty
+from soar_kit.lm.rloo import rloo_advantages
+from soar_kit.metrics import mean_pass_at_k, moving_average, pass_at_k, text_diversity, vendi_score
 
 
 @pytest.mark.parametrize(("n", "c", "k"), [(5, 0, 1), (5, 1, 1), (5, 2, 3), (8, 3, 4), (6, 6, 2)])
@@ -78,8 +72,8 @@ def test_reward_functions():
 
 
 def test_posed_summary_counts_levels_and_teacher_answers() -> None:
-    from soar_kit.loop import posed_summary
-    from soar_kit.records import Problem
+    from soar_kit.contracts.records import Problem
+    from soar_kit.teacher import posed_summary
 
     def p(i: int, **data) -> Problem:
         return Problem(id=str(i), question=f"q{i}", answer="1", domain="x", data=data)

@@ -9,8 +9,8 @@ from soar_kit.plugins import PluginManager
 GOOD_DOMAIN = """
     import random
     from soar_kit import hookimpl
-    from soar_kit.domain import ConformanceCases, Domain, ProblemSet
-    from soar_kit.records import Problem, Verdict
+    from soar_kit.contracts.domain import ConformanceCases, Domain, ProblemSet
+    from soar_kit.contracts.records import Problem, Verdict
 
     class Echo(Domain):
         name = "echo"
@@ -143,7 +143,7 @@ def test_broken_plugins_are_named_and_the_rest_keep_working(plugin_dir):
         "distribution 'broken-import', entry point 'soar_kit:broken'",
         "ModuleNotFoundError",
         "distribution 'wrong-type'",
-        "expected an instance of soar_kit.domain.Domain, got str",
+        "expected an instance of soar_kit.contracts.domain.Domain, got str",
         "distribution 'dup-reward'",
         "reward 'grounded', which plugin 'rewards' (distribution 'soar-kit') already provides",
         "distribution 'typo-hook'",

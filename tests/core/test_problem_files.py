@@ -9,11 +9,11 @@ import pytest
 
 datasets = pytest.importorskip("datasets", reason="datasets is in the files/dev extras")
 
-from soar_kit import problem_files  # noqa: E402
+from soar_kit.contracts import problem_files  # noqa: E402
+from soar_kit.contracts.records import Problem  # noqa: E402
 from soar_kit.errors import InvalidInput  # noqa: E402
 from soar_kit.hardset import HardSet, mine_hard_set  # noqa: E402
 from soar_kit.plugins import get_manager  # noqa: E402
-from soar_kit.records import Problem  # noqa: E402
 from soar_kit.runstore import write_jsonl  # noqa: E402
 
 MATH_ROWS = [
@@ -61,7 +61,7 @@ def test_a_math_parquet_dump_loads_out_of_the_box(math, math_parquet: Path) -> N
 
 
 def test_the_parquet_set_mines_a_hard_set_that_round_trips(math, math_parquet, tmp_path) -> None:
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     candidates = math.load_problem_set(f"file:{math_parquet}", seed=0)
     policy = tiny_policy(seed=0)  # a random tiny model: fails every problem

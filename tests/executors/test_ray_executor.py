@@ -19,8 +19,8 @@ ray = pytest.importorskip("ray", reason="ray not installed (pip install 'soar-ki
 torch = pytest.importorskip("torch")
 
 from soar_kit.config import RunConfig  # noqa: E402
+from soar_kit.contracts.executor import InnerContext, StudentJob  # noqa: E402
 from soar_kit.errors import ConfigError  # noqa: E402
-from soar_kit.executors import InnerContext, StudentJob  # noqa: E402
 from soar_kit.hardset import candidate_problems  # noqa: E402
 from soar_kit.plugins import get_manager  # noqa: E402
 
@@ -53,8 +53,8 @@ def one_thread():
 
 def make_ctx(model_dir: Path, **options: object) -> InnerContext:
     """One outer step's context: 2 datasets of mini-world problems, Q_R at the hard level."""
-    from soar_kit.modeling import load_causal_lm, snapshot_state
-    from soar_kit.models import Policy
+    from soar_kit.contracts.model import Policy
+    from soar_kit.lm.weights import load_causal_lm, snapshot_state
 
     executor = {"name": "ray", "options": {"num_workers": 2, "cpus_per_worker": 1, **options}}
     config = RunConfig.model_validate(

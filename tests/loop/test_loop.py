@@ -53,7 +53,7 @@ def metrics(run_dir: Path) -> list[dict]:
 
 def saved_tiny_model(model_dir: Path, *, seed: int) -> Path:
     """A random tiny Llama saved as a model folder (``--model DIR``): fails every problem."""
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     policy = tiny_policy(seed=seed)
     policy.model.save_pretrained(model_dir)

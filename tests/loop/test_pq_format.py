@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
 from soar_kit.runstore import write_jsonl
 
 

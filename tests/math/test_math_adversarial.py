@@ -24,8 +24,8 @@ from soarkit_math import MathDomain
 from soarkit_math.budget import HelperPool
 from soarkit_math.verifier import Verifier
 
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import ProblemRejected
-from soar_kit.records import Problem
 
 MARKER = Path("/tmp/soarkit-math-pwned")
 _touch = f"open('{MARKER}','w').write('x')"

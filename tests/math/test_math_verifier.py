@@ -303,7 +303,7 @@ def test_several_boxes_are_one_answer_only_across_a_separator(
     from soarkit_math import MathDomain
     from soarkit_math.extract import answer_text
 
-    from soar_kit.records import Problem
+    from soar_kit.contracts.records import Problem
 
     domain = MathDomain().with_options({"timeout": PATIENT_S})
     problem = Problem(id="b", question="?", answer=gold, domain="math")

@@ -10,8 +10,8 @@ import random
 import re
 from collections.abc import Mapping
 
-from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
-from soar_kit.records import Problem, Verdict
+from soar_kit.contracts.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.records import Problem, Verdict
 
 _BOXED = re.compile(r"\\boxed\{(-?\d+)\}")
 _TEACHER = re.compile(r"<question>(.+?)</question>\s*<answer>(.+?)</answer>", re.S)

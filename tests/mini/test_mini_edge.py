@@ -22,9 +22,9 @@ TOKENS = 80
 @pytest.fixture(scope="module")
 def math_mini():
     pytest.importorskip("torch")
+    from soar_kit.contracts.model import Policy
     from soar_kit.errors import UnknownNameError
     from soar_kit.mini import build_or_load
-    from soar_kit.models import Policy
     from soar_kit.plugins import get_manager
 
     pm = get_manager()
@@ -38,8 +38,8 @@ def math_mini():
 
 
 def _counts(domain, policy, backend, problems, *, n=K, seed=0):
-    from soar_kit.generation import SamplingParams
-    from soar_kit.hardset import success_counts
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.scoring import success_counts
 
     params = SamplingParams(n=n, temperature=1.0, max_new_tokens=TOKENS, seed=seed)
     return success_counts(domain, policy, backend, problems, params)
@@ -91,7 +91,7 @@ def test_mined_hard_set_stays_failed_on_fresh_samples(math_mini, hard_split) -> 
 
 
 def test_teacher_writes_problems_the_domain_accepts(math_mini) -> None:
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     domain, policy, _, backend = math_mini
     rng = random.Random(0)
@@ -113,7 +113,7 @@ def test_teacher_writes_problems_the_domain_accepts(math_mini) -> None:
 
 def _rl(domain, policy, problems, *, seed, steps):
     from soar_kit.config import RLConfig, SamplingConfig
-    from soar_kit.models import Policy
+    from soar_kit.contracts.model import Policy
     from soar_kit.plugins import get_manager
 
     student = Policy(copy.deepcopy(policy.model), policy.tokenizer, "soar-mini", {})

@@ -6,8 +6,8 @@ import pytest
 from mini_toy_domain import NoWorldDomain
 
 import soar_kit.mini
+from soar_kit.contracts.model import Policy
 from soar_kit.errors import SoarKitError
-from soar_kit.models import Policy
 from soar_kit.plugins import PluginManager
 
 

@@ -18,13 +18,13 @@ def _few_threads():
 
 @pytest.fixture(params=["llama", "gpt2"])
 def tiny(request):
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     return tiny_policy(request.param, seed=0)
 
 
 @pytest.fixture
 def tiny_llama():
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     return tiny_policy("llama", seed=0)

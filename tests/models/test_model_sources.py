@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from soar_kit.components import load_policy
+from soar_kit.contracts.model import ModelSource, Policy, pick_source
 from soar_kit.errors import UnknownNameError
-from soar_kit.models import ModelSource, Policy, load_policy, pick_source
 from soar_kit.plugins import PluginManager
 
 torch = pytest.importorskip("torch")
@@ -43,8 +44,8 @@ def test_fallback_source_is_tried_last(sources, tmp_path):
 def test_transformers_source_round_trips_a_folder(tmp_path, sources):
     from soarkit_plugins.backends import TransformersBackend
 
-    from soar_kit.generation import SamplingParams
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.testing.tiny_models import tiny_policy
 
     tiny = tiny_policy("llama", seed=3)
     tiny.model.save_pretrained(tmp_path)
@@ -81,7 +82,7 @@ def test_smollm2_loads_offline_and_takes_an_rl_step(monkeypatch, tmp_path):
     from soarkit_plugins.trainers import RLOOTrainer
 
     from soar_kit.config import RLConfig, SamplingConfig
-    from soar_kit.records import Problem
+    from soar_kit.contracts.records import Problem
 
     policy = load_policy("smollm2-135m")
     assert type(policy.model).__name__ == "LlamaForCausalLM"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from soar_kit.modeling import (
+from soar_kit.lm.weights import (
     materialize_,
     resolve_device,
     resolve_dtype,
@@ -52,7 +52,7 @@ def test_materialize_copies_storage_and_keeps_values(tiny_llama):
 
 
 def test_snapshot_keeps_tied_weights_shared(tiny_llama):
-    from soar_kit.modeling import state_bytes
+    from soar_kit.lm.weights import state_bytes
 
     snap = snapshot_state(tiny_llama.model)
     assert snap["lm_head.weight"] is snap["model.embed_tokens.weight"]

@@ -9,9 +9,9 @@ import random
 import pytest
 
 from soar_kit.config import RLConfig, SamplingConfig
+from soar_kit.contracts.records import Problem
+from soar_kit.lm.rloo import batches, rloo_advantages, warmup_cosine
 from soar_kit.plugins import PluginManager
-from soar_kit.records import Problem
-from soar_kit.rl import batches, rloo_advantages, warmup_cosine
 
 torch = pytest.importorskip("torch")
 
@@ -72,7 +72,7 @@ def test_batches_cover_every_problem_each_epoch():
 def test_rloo_learns_the_a_task(tiny, trainer):
     from soarkit_plugins.backends import TransformersBackend
 
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     def greedy_score() -> float:
         outs = TransformersBackend().generate(
@@ -100,7 +100,7 @@ def test_rloo_learns_the_a_task(tiny, trainer):
 
 
 def test_deterministic_in_seed(trainer):
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     def run(seed: int):
         pol = tiny_policy("llama", seed=0)
@@ -132,7 +132,7 @@ def test_constant_reward_gives_no_update(tiny_llama, trainer):
 
 
 def test_kl_to_reference_is_measured_and_restrains(trainer):
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     def run(kl: float):
         pol = tiny_policy("llama", seed=0)

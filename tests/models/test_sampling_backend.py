@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from soar_kit.generation import SamplingParams
+from soar_kit.contracts.backend import SamplingParams
+from soar_kit.lm.sampling import completion_logprobs, sample
 from soar_kit.plugins import PluginManager
-from soar_kit.sampling import completion_logprobs, sample
 
 torch = pytest.importorskip("torch")
 

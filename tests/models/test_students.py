@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from soar_kit.config import RLConfig, SamplingConfig
-from soar_kit.generation import SamplingParams
-from soar_kit.records import Problem
+from soar_kit.contracts.backend import SamplingParams
+from soar_kit.contracts.records import Problem
 from soar_kit.students import StudentPool
 
 torch = pytest.importorskip("torch")
@@ -50,7 +50,7 @@ def logits(policy):
 
 @pytest.mark.parametrize("mode", ["copy", "shared", "lora"])
 def test_students_reset_to_baseline_and_promote(mode):
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     pool = StudentPool(tiny_policy("llama", seed=0), mode=mode)
     base_logits = logits(pool.baseline())
@@ -75,7 +75,7 @@ def test_students_reset_to_baseline_and_promote(mode):
 
 
 def test_lora_trains_adapters_only_and_keeps_small_snapshots():
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     policy = tiny_policy("llama", seed=0)
     n_full = sum(p.numel() for p in policy.model.parameters())
@@ -88,7 +88,7 @@ def test_lora_trains_adapters_only_and_keeps_small_snapshots():
 
 
 def test_copy_mode_leaves_the_baseline_object_untouched():
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     base = tiny_policy("gpt2", seed=0)
     before = outputs(base)
@@ -102,7 +102,7 @@ def test_copy_mode_leaves_the_baseline_object_untouched():
 def test_lora_student_kl_uses_the_base_without_a_copy():
     from soarkit_plugins.trainers import RLOOTrainer
 
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     pool = StudentPool(tiny_policy("llama", seed=0), mode="lora")
     student = pool.fresh()

@@ -7,8 +7,8 @@ import importlib.util
 import pytest
 
 from soar_kit.config import RLConfig, SamplingConfig
+from soar_kit.contracts.records import Problem
 from soar_kit.plugins import PluginManager
-from soar_kit.records import Problem
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.skipif(
@@ -59,7 +59,7 @@ def test_trl_learns_the_a_task_in_place(tiny_llama, trainer):
     assert 0 < stats.tokens <= 25 * 32 * 16
     assert "forward" not in vars(model)  # TRL's fused-head patch is undone
     # the learning happened in the policy's own weights: sampling now favours 'a'
-    from soar_kit.sampling import sample
+    from soar_kit.lm.sampling import sample
 
     r = sample(
         model,

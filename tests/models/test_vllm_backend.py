@@ -69,7 +69,7 @@ def engine():
 def tiny():
     import torch
 
-    from soar_kit.testing_models import tiny_policy
+    from soar_kit.testing.tiny_models import tiny_policy
 
     torch.set_num_threads(1)
     return tiny_policy("llama", seed=0, hidden=128, heads=2)  # head size 64: vLLM CPU kernels
@@ -85,11 +85,11 @@ def test_engine_follows_every_weight_change_in_place(engine, tiny):
     from soarkit_plugins.backends import TransformersBackend
 
     from soar_kit.config import RLConfig
-    from soar_kit.generation import SamplingParams
-    from soar_kit.modeling import restore_state, snapshot_state
-    from soar_kit.records import Problem
-    from soar_kit.rl import train_rloo
-    from soar_kit.sampling import completion_logprobs
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.contracts.records import Problem
+    from soar_kit.lm.rloo import train_rloo
+    from soar_kit.lm.sampling import completion_logprobs
+    from soar_kit.lm.weights import restore_state, snapshot_state
 
     hf = TransformersBackend()
     greedy = SamplingParams(temperature=0.0, max_new_tokens=12)
@@ -141,7 +141,7 @@ def test_engine_follows_every_weight_change_in_place(engine, tiny):
 
 @needs_vllm
 def test_rollout_layout_matches_the_sampler_and_is_seeded(engine, tiny):
-    from soar_kit.generation import SamplingParams
+    from soar_kit.contracts.backend import SamplingParams
 
     params = SamplingParams(n=3, temperature=1.0, max_new_tokens=10, seed=5, stop=("?",))
     r = engine.rollout(tiny, PROMPTS[:3], params)

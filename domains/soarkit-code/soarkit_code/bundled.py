@@ -7,7 +7,7 @@ test list (judged by the harness) and a reference solution (checked against the 
 
 from __future__ import annotations
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
 from soarkit_code.formats import make_problem
 
 # (id, tier, statement, tests, reference)

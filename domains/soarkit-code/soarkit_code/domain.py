@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any, ClassVar
 
-from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import InvalidInput, ProblemRejected
-from soar_kit.records import Problem, Verdict
 from soarkit_code import formats, harness
 from soarkit_code.bundled import TIERS, bundled_problems
 from soarkit_code.mini import LEVELS, make_chain_problem, mini_world

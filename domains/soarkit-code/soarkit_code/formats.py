@@ -26,8 +26,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import InvalidInput, ProblemRejected
-from soar_kit.records import Problem
 from soarkit_code.harness import TestFormatError, compile_tests
 
 DOMAIN = "code"

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from soar_kit.domain import MiniWorld
-from soar_kit.records import Problem
+from soar_kit.contracts.domain import MiniWorld
+from soar_kit.contracts.records import Problem
 from soarkit_code.formats import make_problem
 
 LEVELS = 6

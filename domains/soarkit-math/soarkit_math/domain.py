@@ -9,9 +9,9 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import InvalidInput, ProblemRejected
-from soar_kit.records import Problem, Verdict
 from soarkit_math import files, mini, problems
 from soarkit_math.extract import final_answer, final_boxed, teacher_fields
 from soarkit_math.normalize import strip_math

@@ -3,7 +3,7 @@
 A record needs a question (``problem``, or ``question``) and a reference: ``answer`` if present,
 else the last ``\\boxed{}`` of ``solution``. Files are anything ``datasets`` reads (JSONL, a JSON
 list, Parquet, Arrow, CSV; hub ids where the network allows), read by the core's
-:mod:`soar_kit.problem_files` with an optional column mapping. Records without a usable
+:mod:`soar_kit.contracts.problem_files` with an optional column mapping. Records without a usable
 reference are skipped and counted (a dataset always has a few), but a file where no record is
 usable is an error naming the file.
 """
@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from soar_kit import problem_files
+from soar_kit.contracts import problem_files
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import InvalidInput
-from soar_kit.records import Problem
 from soarkit_math.extract import last_boxed
 
 _QUESTION_KEYS = ("problem", "question", "Problem", "Question")

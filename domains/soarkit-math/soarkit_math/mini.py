@@ -29,8 +29,8 @@ from __future__ import annotations
 import random
 import re
 
-from soar_kit.domain import MiniWorld
-from soar_kit.records import Problem
+from soar_kit.contracts.domain import MiniWorld
+from soar_kit.contracts.records import Problem
 
 LEVELS = 7
 HARD_LEVEL = 7

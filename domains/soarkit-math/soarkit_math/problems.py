@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import sympy
 
-from soar_kit.records import Problem
+from soar_kit.contracts.records import Problem
 
 LEVELS = 5
 Generator = Callable[[int, random.Random], tuple[str, str]]

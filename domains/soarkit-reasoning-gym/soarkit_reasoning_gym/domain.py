@@ -26,9 +26,9 @@ from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from soar_kit.domain import ConformanceCases, Domain, ProblemSet
+from soar_kit.contracts.domain import ConformanceCases, Domain, ProblemSet
+from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import InvalidInput, ProblemRejected
-from soar_kit.records import Problem, Verdict
 from soarkit_reasoning_gym.scoring import ScorerError, worker
 from soarkit_reasoning_gym.solvers import SOLVERS, Unsolvable
 from soarkit_reasoning_gym.tasks import TASKS

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from soar_kit import hookimpl
-from soar_kit.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.domain import ConformanceCases, Domain, MiniWorld, ProblemSet
+from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import InvalidInput
-from soar_kit.records import Problem, Verdict
 
 WORDS = (
     "ant bee cat dog eel fox gnu hen ibis jay kiwi lark mole newt owl pig quail ram seal toad "

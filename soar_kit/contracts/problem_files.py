@@ -3,7 +3,7 @@
 Researchers already keep benchmarks as JSONL, Parquet, Arrow or CSV dumps (or hub ids). Rather
 than each domain writing its own reader, the core reads the rows through ``datasets`` and the
 *domain* turns each row into a :class:`~soar_kit.records.Problem` with
-:meth:`~soar_kit.domain.Domain.problem_from_json` (its own format: MATH records for math,
+:meth:`~soar_kit.contracts.domain.Domain.problem_from_json` (its own format: MATH records for math,
 HumanEval/MBPP for code, ...). So a file becomes a problem set of every domain at once, and the
 core still knows no domain.
 
@@ -30,14 +30,20 @@ import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
+from soar_kit.contracts.records import Problem
 from soar_kit.errors import InvalidInput, ProblemRejected
-from soar_kit.records import Problem
 
-if TYPE_CHECKING:  # pragma: no cover
-    from soar_kit.domain import Domain
+
+class Domain(Protocol):
+    """What this module needs of a domain: a structural type, so that the domain contract,
+    which calls this module for ``file:``/``hf:`` sets, is not imported back."""
+
+    name: str
+
+    def problem_from_json(self, data: Mapping[str, Any]) -> Problem: ...
 
 FILE_PREFIX = "file:"
 HUB_PREFIX = "hf:"
@@ -236,7 +242,7 @@ def problems_from_rows(
     """Usable problems and one line per skipped row (``row N: reason``).
 
     ``to_problem(row, index)`` builds one problem. A problem left with the placeholder id
-    ``user`` (what :meth:`~soar_kit.domain.Domain.problem_from_json` gives a row without one) is
+    ``user`` (what :meth:`~soar_kit.contracts.domain.Domain.problem_from_json` gives a row without one) is
     named after the file and row; a repeated id gets the row number appended.
     """
     problems: list[Problem] = []
@@ -296,7 +302,7 @@ def load_problems(
     """The usable problems of a source for ``domain``; a seeded sample when ``limit`` is less.
 
     ``to_problem(row, index)`` defaults to the domain's own
-    :meth:`~soar_kit.domain.Domain.problem_from_json`.
+    :meth:`~soar_kit.contracts.domain.Domain.problem_from_json`.
     """
     src = FileSource.coerce(source)
     problems, skipped = problems_from_rows(

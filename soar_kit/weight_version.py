@@ -1,7 +1,7 @@
 """A weight version per model: how a generation engine knows its copy of the weights is stale.
 
 An engine such as vLLM holds its *own* copy of a policy's weights. Training updates the torch
-model in place, and the loop resets students with :func:`~soar_kit.modeling.restore_state`, so
+model in place, and the loop resets students with :func:`~soar_kit.lm.weights.restore_state`, so
 the engine must be told. Every place that changes a model's weights in place (an optimizer step
 of any trainer, a state restore) calls :func:`bump`; a backend remembers the :func:`tag` it last
 synced and re-syncs when the tag differs. A counter instead of a hash of the weights because a

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from soar_kit.domain import Domain
+from soar_kit.contracts.domain import Domain
+from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import ProblemRejected
-from soar_kit.records import Problem, Verdict
 
 #: Completions every verifier must survive (judged not correct, no exception, bounded time).
 HOSTILE_COMPLETIONS: tuple[str, ...] = (

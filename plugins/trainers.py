@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 class RLOOTrainer(StudentTrainer):
-    """Lean RLOO in plain torch (:mod:`soar_kit.rl`): samples with the policy, AdamW, cosine.
+    """Lean RLOO in plain torch (:mod:`soar_kit.lm.rloo`): samples with the policy, AdamW, cosine.
 
     ``micro_batch`` bounds the sequences scored with gradients at once (memory, not maths);
     ``stop`` are extra stop strings for the student's completions (EOS always stops).

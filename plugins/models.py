@@ -25,7 +25,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 class TransformersSource(ModelSource):
     """Any transformers causal-LM folder, or a hub id (downloads only if ``allow_download``).
 
-    It is the fallback source: :func:`soar_kit.models.pick_source` tries it after every other,
+    It is the fallback source: :func:`soar_kit.contracts.model.pick_source` tries it after every other,
     so plugin names such as ``soar-mini`` are never mistaken for a folder.
     """
 

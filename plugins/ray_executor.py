@@ -10,7 +10,7 @@ the weights per worker and step, not one per job.
 Workers rebuild the domain, trainer and generation backend *by name* from the run
 configuration through the plugin manager (objects such as a code sandbox are not picklable, and
 rebuilding keeps workers independent of the driver's process state). Custom objects passed in
-an :class:`~soar_kit.executors.InnerContext` that are not registered plugins therefore cannot
+an :class:`~soar_kit.contracts.executor.InnerContext` that are not registered plugins therefore cannot
 run on Ray: register them.
 
 Determinism: a job is (baseline, dataset, seed); the trainer is deterministic in its seed, so a

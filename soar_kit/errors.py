@@ -27,7 +27,7 @@ class UnknownNameError(SoarKitError):
 class ProblemRejected(SoarKitError):
     """A teacher output is malformed or its answer is unusable; the loop resamples.
 
-    Raised by :meth:`soar_kit.domain.Domain.parse_teacher_output`. ``reason`` is short and
+    Raised by :meth:`soar_kit.contracts.domain.Domain.parse_teacher_output`. ``reason`` is short and
     stable (e.g. ``"missing <answer>"``) because the loop counts rejections by reason.
     """
 

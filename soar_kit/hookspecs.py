@@ -28,7 +28,7 @@ Register = Callable[[Any], None]
 
 @hookspec
 def soarkit_register_domains(register: Register) -> None:
-    """Register problem domains: ``register(instance)`` with a :class:`soar_kit.domain.Domain`.
+    """Register problem domains: ``register(instance)`` with a :class:`soar_kit.contracts.domain.Domain`.
 
     A domain bundles the teacher prompt and parser (reject -> resample), the student prompt,
     the verifier with reward shaping, and named problem sets. Names must be unique across all
@@ -39,7 +39,7 @@ def soarkit_register_domains(register: Register) -> None:
 @hookspec
 def soarkit_register_trainers(register: Register) -> None:
     """Register student trainers: ``register(instance)`` with a
-    :class:`soar_kit.training.StudentTrainer`. A trainer updates a policy in place with RL on a
+    :class:`soar_kit.contracts.trainer.StudentTrainer`. A trainer updates a policy in place with RL on a
     list of problems and a reward function; it must be deterministic given its seed.
     """
 
@@ -47,7 +47,7 @@ def soarkit_register_trainers(register: Register) -> None:
 @hookspec
 def soarkit_register_reward_schemes(register: Register) -> None:
     """Register teacher reward schemes: ``register(instance)`` with a
-    :class:`soar_kit.rewards.RewardScheme`. Selected with ``meta.reward`` / ``--reward NAME``.
+    :class:`soar_kit.contracts.reward.RewardScheme`. Selected with ``meta.reward`` / ``--reward NAME``.
     To change a scheme, subclass it, give it a new ``name`` and register the subclass.
     """
 
@@ -55,14 +55,14 @@ def soarkit_register_reward_schemes(register: Register) -> None:
 @hookspec
 def soarkit_register_backends(register: Register) -> None:
     """Register generation backends: ``register(instance)`` with a
-    :class:`soar_kit.generation.GenerationBackend`. A backend that cannot run on this machine
+    :class:`soar_kit.contracts.backend.GenerationBackend`. A backend that cannot run on this machine
     still registers and reports why from ``available()``.
     """
 
 
 @hookspec
 def soarkit_register_models(register: Register) -> None:
-    """Register model sources: ``register(instance)`` with a :class:`soar_kit.models.ModelSource`.
+    """Register model sources: ``register(instance)`` with a :class:`soar_kit.contracts.model.ModelSource`.
     The first source whose ``handles(spec)`` is true loads a ``--model`` spec; the built-in
     ``transformers`` source handles any folder or hub id and comes last.
     """
@@ -71,7 +71,7 @@ def soarkit_register_models(register: Register) -> None:
 @hookspec
 def soarkit_register_executors(register: Register) -> None:
     """Register executors of inner trainings: ``register(instance)`` with a
-    :class:`soar_kit.executors.Executor`. Selected with ``executor.name``; ``local`` is built in.
+    :class:`soar_kit.contracts.executor.Executor`. Selected with ``executor.name``; ``local`` is built in.
     """
 
 

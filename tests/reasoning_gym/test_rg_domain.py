@@ -47,7 +47,13 @@ CONFORMING = [
 ]
 
 
+#: A scoring budget no load can exhaust: verdicts here must not turn into time-outs on a busy
+#: machine (the time-out itself is tested with a scorer that never returns).
+PATIENT_S = 3600.0
+
+
 def rg(task: str, **options) -> ReasoningGymDomain:
+    options.setdefault("timeout", PATIENT_S)
     return ReasoningGymDomain(RGOptions(task=task), short=True).with_options(options)
 
 
@@ -160,10 +166,10 @@ def test_a_hung_scorer_times_out_and_the_worker_is_replaced(tmp_path, monkeypatc
     w = ScorerWorker()
     try:
         entry = {"question": "q", "answer": "a", "metadata": {}}
-        assert w.score("hang_test", {}, entry, "a", timeout=30) == 1.0
+        assert w.score("hang_test", {}, entry, "a", timeout=PATIENT_S) == 1.0
         with pytest.raises(ScorerError, match=r"scorer of task 'hang_test' timed out after 0\.5s"):
             w.score("hang_test", {}, entry, "hang", timeout=0.5)
-        assert w.score("hang_test", {}, entry, "b", timeout=30) == 0.0  # a fresh worker
+        assert w.score("hang_test", {}, entry, "b", timeout=PATIENT_S) == 0.0  # a fresh worker
     finally:
         w.close()
 
@@ -239,6 +245,8 @@ def test_cli_verify_on_a_task(tmp_path):
             "--problem",
             str(f),
             "--json",
+            "--option",
+            f"timeout={PATIENT_S}",
             "--answer",
             f"<answer>{p.answer}</answer>",
         ],

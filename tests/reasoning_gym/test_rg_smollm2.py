@@ -39,6 +39,7 @@ def hard_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "hardset", "--domain", TASK, "--model", "smollm2-135m", "--seed", "3",
         "--problem-set", "l8", "--size", "6", "--k", "2",
         "--set", "student.rl.sampling.max_new_tokens=24", "--out", str(out),
+        "--set", "domain.options.timeout=3600",
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     assert "are fail@2" in res.stdout
@@ -72,7 +73,7 @@ def test_verify_judges_a_hard_problem(hard_file: Path, tmp_path: Path) -> None:
     f.write_text(json.dumps(problem))
     for answer, correct in ((problem["answer"], True), (str(int(problem["answer"]) + 1), False)):
         res = soarkit(
-            "verify", "--domain", TASK, "--problem", str(f), "--json",
+            "verify", "--domain", TASK, "--problem", str(f), "--json", "--option", "timeout=3600",
             "--answer", f"<answer>{answer}</answer>",
         )  # fmt: skip
         assert res.returncode == 0, res.stderr
@@ -87,7 +88,7 @@ def test_one_outer_step_of_run_completes(hard_file: Path, tmp_path: Path) -> Non
         "student.rl.group_size=2", "student.rl.sampling.max_new_tokens=24",
         "teacher.rl.steps=1", "teacher.rl.group_size=2",
         "teacher.rl.sampling.max_new_tokens=64", "teacher.max_resample_factor=32",
-        f"hardset.path={hard_file}",
+        f"hardset.path={hard_file}", "domain.options.timeout=3600",
     ]  # fmt: skip
     args = [a for s in sets for a in ("--set", s)]
     res = soarkit(

@@ -28,7 +28,7 @@ def judge(pool: SandboxPool, code: str) -> harness.Outcome:
 @pytest.fixture
 def fallback_pool(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SOARKIT_SANDBOX_NO_NAMESPACES", "1")
-    pool = SandboxPool(1, Limits(cpu_s=1, wall_s=2.0))
+    pool = SandboxPool(1, Limits(cpu_s=30, wall_s=120.0))  # limits no load can reach: not under test
     yield pool
     pool.close()
 
@@ -147,7 +147,7 @@ import json, os, time
 from soarkit_code import harness
 from soarkit_code.sandbox import Limits, SandboxPool
 
-pool = SandboxPool(1, Limits(cpu_s=1, wall_s=2.0))
+pool = SandboxPool(1, Limits(cpu_s=30, wall_s=120.0))  # limits no load can reach: not under test
 plan = harness.compile_tests(["assert f(2) == 3"], "f")
 calls = [c.to_json() for c in plan.calls]
 
@@ -161,12 +161,20 @@ def ok(code):
 daemon = run("import os, time\ndef f(x):\n    r, w = os.pipe()\n    if os.fork() == 0:\n"
              "        os.setsid()\n        if os.fork() == 0:\n            os.write(w, str(os.getpid()).encode())\n"
              "            time.sleep(60)\n        os._exit(0)\n    return int(os.read(r, 32))")
-time.sleep(0.2)
 pid = daemon[0][1] if isinstance(daemon, list) and daemon[0][0] else None
-try:
-    gone = pid is not None and open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
-except OSError:
-    gone = pid is not None
+
+def is_gone(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+# without namespaces the kill of a leftover is asynchronous: wait for it (a guard against a
+# hang, not the verdict; a daemon that survives stays alive for 60 s and fails the check)
+deadline = time.monotonic() + 30
+while pid is not None and not is_gone(pid) and time.monotonic() < deadline:
+    time.sleep(0.05)
+gone = pid is not None and is_gone(pid)
 out = {
     "info": pool.describe(),
     "right": ok("def f(x):\n    return x + 1"),
@@ -252,7 +260,7 @@ def _stop(procs: list[subprocess.Popen]) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to start processes as the sandbox uid")
 def test_process_limit_counts_only_the_sandbox_while_its_uid_has_many_other_processes() -> None:
     """40 foreign processes under the job's own uid: a per-uid limit of 16 would fail every fork."""
-    limits = Limits(cpu_s=1, wall_s=4.0)
+    limits = Limits(cpu_s=10, wall_s=60.0)
     pool = SandboxPool(1, limits)
     others: list[subprocess.Popen] = []
     try:
@@ -275,7 +283,7 @@ def test_process_limit_counts_only_the_sandbox_while_its_uid_has_many_other_proc
 
 def test_degraded_modes_name_their_process_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOARKIT_SANDBOX_NO_CGROUP", "1")
-    pool = SandboxPool(1, Limits(cpu_s=1, wall_s=4.0))
+    pool = SandboxPool(1, Limits(cpu_s=10, wall_s=60.0))
     try:
         info = pool.describe()
         assert "pids-cgroup: disabled by SOARKIT_SANDBOX_NO_CGROUP=1" in info["degraded"]
@@ -294,7 +302,7 @@ pool = importlib.util.module_from_spec(spec)
 sys.modules["sbx_pool"] = pool
 spec.loader.exec_module(pool)
 progs = json.loads(sys.argv[2])
-p = pool.SandboxPool(1, pool.Limits(cpu_s=1, wall_s=4.0))
+p = pool.SandboxPool(1, pool.Limits(cpu_s=10, wall_s=60.0))
 out = {"info": p.describe(), "inc": {}}
 for name, code in progs["inc"]:
     out["inc"][name] = [p.run(code + f"\n# {i}", [{"fn": "inc", "args": "((1,), {})"}]).raw.decode("latin-1")
@@ -350,7 +358,7 @@ def test_a_degraded_protection_is_logged_by_name(
 ) -> None:
     monkeypatch.setenv("SOARKIT_SANDBOX_NO_LANDLOCK", "1")
     monkeypatch.setattr(pool_module, "_logged", set())  # logged once per process otherwise
-    pool = SandboxPool(1, Limits(cpu_s=1, wall_s=4.0))
+    pool = SandboxPool(1, Limits(cpu_s=10, wall_s=60.0))
     try:
         with caplog.at_level("WARNING", logger="soarkit_code.sandbox"):
             info = pool.describe()

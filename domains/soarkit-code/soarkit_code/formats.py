@@ -243,7 +243,12 @@ def from_humaneval(rec: Mapping[str, Any]) -> Problem:
             continue  # `assert True, "debugging aid"` lines test nothing
         stmt.msg = None
         tests.append(ast.unparse(stmt))
-    entry = rec.get("entry_point")
+    return _humaneval_problem(rec, tests, rec.get("entry_point"))
+
+
+def _humaneval_problem(
+    rec: Mapping[str, Any], tests: list[str], entry: Any, extra: dict[str, Any] | None = None
+) -> Problem:
     return make_problem(
         pid=str(rec.get("task_id", "humaneval")).replace("/", "-"),
         question=rec["prompt"],
@@ -251,6 +256,7 @@ def from_humaneval(rec: Mapping[str, Any]) -> Problem:
         entry_point=entry,
         reference=rec["prompt"] + rec["canonical_solution"],
         source="humaneval",
+        extra=extra,
     )
 
 
@@ -261,15 +267,7 @@ def _from_humaneval_unrolled(rec: Mapping[str, Any]) -> Problem:
     if not isinstance(entry, str) or not re.fullmatch(r"[A-Za-z_]\w*", entry):
         raise ProblemRejected("HumanEval record without an entry point")
     tests, calls = unroll_check(rec, entry, MAX_TESTS)
-    return make_problem(
-        pid=str(rec.get("task_id", "humaneval")).replace("/", "-"),
-        question=rec["prompt"],
-        tests=tests,
-        entry_point=entry,
-        reference=rec["prompt"] + rec["canonical_solution"],
-        source="humaneval",
-        extra={"check": "unrolled", "check_calls": calls},
-    )
+    return _humaneval_problem(rec, tests, entry, {"check": "unrolled", "check_calls": calls})
 
 
 def from_mbpp(rec: Mapping[str, Any]) -> Problem:

@@ -446,11 +446,8 @@ def _setup_cgroup() -> None:
         _degrade("memory-cgroup", "disabled by SOARKIT_SANDBOX_NO_CGROUP=1")
         _setup_pids_cgroup()
         return
-    try:
-        with open("/proc/self/cgroup") as fh:
-            lines = [ln.strip().split(":", 2) for ln in fh if ln.strip()]
-    except OSError as exc:
-        _degrade("memory-cgroup", f"cannot read /proc/self/cgroup: {exc}")
+    lines = _cgroup_lines("memory-cgroup")
+    if lines is None:
         return
     name = f"soarkit-sbx-{HOST_PID}"
     for _, ctrls, path in lines:
@@ -491,6 +488,17 @@ def _setup_cgroup() -> None:
     _setup_pids_cgroup(lines)
 
 
+def _cgroup_lines(protection: str) -> list[list[str]] | None:
+    """``/proc/self/cgroup`` as (hierarchy, controllers, path) rows, or None with ``protection``
+    recorded as degraded when it cannot be read."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            return [ln.strip().split(":", 2) for ln in fh if ln.strip()]
+    except OSError as exc:
+        _degrade(protection, f"cannot read /proc/self/cgroup: {exc}")
+        return None
+
+
 def _setup_pids_cgroup(lines: list[list[str]] | None = None) -> None:
     """A ``pids`` cgroup of our own: ``pids.max`` counts this zygote and its job, nothing else.
 
@@ -502,11 +510,8 @@ def _setup_pids_cgroup(lines: list[list[str]] | None = None) -> None:
         _degrade("pids-cgroup", "disabled by SOARKIT_SANDBOX_NO_CGROUP=1")
         return
     if lines is None:
-        try:
-            with open("/proc/self/cgroup") as fh:
-                lines = [ln.strip().split(":", 2) for ln in fh if ln.strip()]
-        except OSError as exc:
-            _degrade("pids-cgroup", f"cannot read /proc/self/cgroup: {exc}")
+        lines = _cgroup_lines("pids-cgroup")
+        if lines is None:
             return
     name = f"soarkit-sbx-{HOST_PID}"
     why = "no pids controller mounted (cgroup v1 'pids' or enabled in the v2 tree)"

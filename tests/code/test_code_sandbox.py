@@ -28,7 +28,8 @@ def judge(pool: SandboxPool, code: str) -> harness.Outcome:
 @pytest.fixture
 def fallback_pool(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SOARKIT_SANDBOX_NO_NAMESPACES", "1")
-    pool = SandboxPool(1, Limits(cpu_s=30, wall_s=120.0))  # limits no load can reach: not under test
+    # limits no load can reach: not under test
+    pool = SandboxPool(1, Limits(cpu_s=30, wall_s=120.0))
     yield pool
     pool.close()
 

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
-
 
 def bench(out: Path, *sets: str, args: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     extra = [arg for s in sets for arg in ("--set", s)]
@@ -32,6 +30,7 @@ def bench(out: Path, *sets: str, args: tuple[str, ...] = ()) -> subprocess.Compl
     )
 
 
+@pytest.mark.slow
 def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     # computed answers for teacher questions: the override reaches every run and the result;
@@ -57,6 +56,7 @@ def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     assert result["overrides"] == ["domain.options.answers=solver"]
     assert "domain.options.answers=solver" in (out / "result.md").read_text()
     assert "soar-mini on math" in first.stdout  # the rich table
+
     # resumable: the finished seeds are read back, nothing is trained again (their result and
     # log files are left exactly as they were: a seed that ran again would rewrite both)
     def seed_files() -> dict[str, tuple[int, bytes]]:

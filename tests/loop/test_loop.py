@@ -70,8 +70,7 @@ def math_run(tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("domain", ["math", "code"])
+@pytest.mark.parametrize("domain", ["math", pytest.param("code", marks=pytest.mark.slow)])
 def test_short_full_loop(domain, tmp_path, request):
     if domain == "math":
         run_dir = request.getfixturevalue("math_run")
@@ -98,7 +97,6 @@ def test_short_full_loop(domain, tmp_path, request):
         assert state["baseline"] and (run_dir / "checkpoints" / state["baseline"]).exists()
 
 
-@pytest.mark.slow
 def test_eval_compares_methods_on_the_hard_test_part(math_run):
     out = soarkit(
         "eval",
@@ -125,7 +123,6 @@ def test_eval_compares_methods_on_the_hard_test_part(math_run):
     assert (result["results"]["ps"] is None) == (promoted is None)
 
 
-@pytest.mark.slow
 def test_kill_and_resume_continues_identically(tmp_path, math_run):
     straight = math_run
 

@@ -143,10 +143,7 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     name = problem_set_name(config, parts.domain) if not tiny else parts.domain.default_problem_set
     pool = candidate_problems(parts.domain, name, seed=seed, size=4 * s["qr"])
     hard = HardSet(train=pool[: 2 * s["qr"]], test=pool[2 * s["qr"] :], k=1, mined_from=len(pool))
-    rl = config.teacher.rl
-    updater = TeacherUpdater(teacher, lr=rl.lr, kl=rl.kl, weight_decay=rl.weight_decay,
-                             max_grad_norm=rl.max_grad_norm, epochs=rl.steps,
-                             micro_batch=rl.batch_size * 4)  # fmt: skip
+    updater = TeacherUpdater.from_config(teacher, config.teacher.rl)
     state = RunState()
     random.seed(seed)
     with make_progress(Console(file=io.StringIO())) as progress:

@@ -141,7 +141,8 @@ class TRLTrainer(StudentTrainer):
 
         model, tok = policy.model, policy.tokenizer
         rows = settings.batch_size * settings.group_size
-        micro = max(d for d in range(1, min(rows, self.micro_batch) + 1) if rows % d == 0)
+        cap = settings.micro_batch or self.micro_batch
+        micro = max(d for d in range(1, min(rows, cap) + 1) if rows % d == 0)
         stats = TrainStats()
 
         def reward_func(prompts: list[str], completions: list[str], **kw: Any) -> list[float]:
@@ -187,7 +188,10 @@ class TRLTrainer(StudentTrainer):
             config = Config(
                 output_dir=out,
                 use_cpu=str(policy.device) == "cpu",
-                bf16=False,
+                # TRL's own mixed precision: autocast bf16 over fp32 weights, as in ours
+                bf16=settings.autocast == "bfloat16",
+                fp16=settings.autocast == "float16",
+                gradient_checkpointing=settings.gradient_checkpointing,
                 seed=seed,
                 data_seed=seed,
                 max_steps=settings.steps,

@@ -77,6 +77,28 @@ class RLConfig(_Section):
     max_grad_norm: float = Field(1.0, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    # -- memory and precision (what the paper's shapes need; the maths is the same) -------------
+    micro_batch: int | None = Field(
+        None,
+        ge=1,
+        description="Sequences scored with gradients at once (memory only: the update is the "
+        "same). None: 64 for a student, 4 x batch_size for the teacher.",
+    )
+    logprob_chunk: int = Field(
+        0,
+        ge=0,
+        description="Completion positions whose full-vocabulary logits exist at once when "
+        "scoring (0: all of them). At the paper's shapes unchunked fp32 logits are tens of GB.",
+    )
+    gradient_checkpointing: bool = Field(
+        False, description="Recompute each layer in the backward pass instead of keeping it."
+    )
+    autocast: Literal["off", "bfloat16", "float16"] = Field(
+        "off",
+        description="Compute the training forward in this dtype while the weights (the "
+        "optimizer's master copy) stay in model.dtype: float32 + bfloat16 is the paper-scale "
+        "mixed precision; bfloat16 weights with plain AdamW lose small updates to rounding.",
+    )
 
 
 class StudentConfig(_Section):

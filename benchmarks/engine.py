@@ -254,6 +254,8 @@ def main() -> None:
     ap.add_argument("--student-tokens", type=int, help="override the student token budget")
     ap.add_argument("--teacher-tokens", type=int, help="override the teacher token budget")
     ap.add_argument("--inner-steps", type=int, help="override the inner RL steps per student")
+    ap.add_argument("--size", action="append", default=[], metavar="KEY=INT",
+                    help="override one of the fixed sizes (g, n, batch, group, qr, ...)")  # fmt: skip
     ap.add_argument("--side", help=argparse.SUPPRESS)  # internal: run one side, print JSON
     args = ap.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
@@ -263,6 +265,11 @@ def main() -> None:
         sizes["teacher_tokens"] = args.teacher_tokens
     if args.inner_steps:
         sizes["inner_steps"] = args.inner_steps
+    for item in args.size:
+        key, _, value = item.partition("=")
+        if key not in sizes or not value.isdigit():
+            sys.exit(f"--size {item}: expected KEY=INT with KEY one of {', '.join(sizes)}")
+        sizes[key] = int(value)
     if args.side:
         print("RESULT " + json.dumps(one_side(args.side, sizes, args.seed)))
         return
@@ -275,6 +282,11 @@ def main() -> None:
             cmd += ["--student-tokens", str(sizes["student_tokens"])]
             cmd += ["--teacher-tokens", str(sizes["teacher_tokens"])]
             cmd += ["--inner-steps", str(sizes["inner_steps"])]
+            cmd += [
+                a
+                for k in ("g", "n", "r", "batch", "group", "qr")
+                for a in ("--size", f"{k}={sizes[k]}")
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ})
             line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
             if out.returncode != 0 or not line:

@@ -61,6 +61,21 @@ def peak_rss_bytes() -> int:
         return 0
 
 
+def available_memory_bytes() -> int:
+    """Memory the host can still give a process (Linux ``MemAvailable``; 0 where unknown)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 0
+
+
 def cache_enabled() -> bool:
     return os.environ.get(CACHE_ENV, "").strip().lower() not in _CACHE_OFF
 

@@ -14,13 +14,13 @@ fit: mixed precision with fp32 master weights and gradient checkpointing
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from soar_kit.errors import ConfigError
+from soar_kit.machine import available_memory_bytes
 
 if TYPE_CHECKING:
     from soar_kit.config import RLConfig
@@ -183,17 +183,7 @@ def free_memory(device: Any) -> int:
         import torch
 
         return int(torch.cuda.mem_get_info(device)[0])
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 0
+    return available_memory_bytes()
 
 
 def check_training_fits(

@@ -7,7 +7,7 @@ No top-level torch/vllm import: the CLI imports this module at start-up to list 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from soarkit_plugins.vllm_engine import VLLMBackend
 
@@ -28,6 +28,7 @@ class TransformersBackend(GenerationBackend):
 
     name = "transformers"
     description = "plain torch sampling loop on the policy's model (CPU or GPU)"
+    samples_adapters: ClassVar[bool] = True  # it runs the (peft) module itself
 
     def __init__(self, max_rows: int = 64) -> None:
         self.max_rows = max_rows

@@ -54,7 +54,7 @@ echo "setup: installing soar-kit and the bundled domains (torch $torch_version k
 domains=(-e domains/soarkit-math -e domains/soarkit-code -e domains/soarkit-reasoning-gym)
 targets=(-e ".[files]" "${domains[@]}")
 if [ "$dev" = 1 ]; then
-  targets=(-e ".[dev,trl,files]" "${domains[@]}" "setuptools>=68" wheel)
+  targets=(-e ".[dev,trl,lora,files]" "${domains[@]}" "setuptools>=68" wheel)
 fi
 "${pip[@]}" -c "$constraints" "${targets[@]}"
 if [ "$dev" = 1 ]; then

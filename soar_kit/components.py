@@ -44,8 +44,22 @@ def resolve_components(config: RunConfig) -> Components:
         reason = obj.available()
         if reason:
             raise ConfigError(f"{kind} '{obj.name}' cannot run here: {reason}")
+    if config.student.mode == "lora":
+        _check_lora(config, backend)
     source = find_model_source(config.model.name)
     return Components(domain, backend, trainer, scheme, source, executor)
+
+
+def _check_lora(config: RunConfig, backend: GenerationBackend) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("peft") is None:
+        raise ConfigError("student.mode=lora needs peft (pip install 'soar-kit[lora]')")
+    if not backend.samples_adapters:
+        raise ConfigError(
+            f"student.mode=lora: backend '{backend.name}' does not sample LoRA students yet; "
+            "use backend.name=transformers or student.mode=full"
+        )
 
 
 def find_model_source(spec: str) -> ModelSource:

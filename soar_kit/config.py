@@ -101,8 +101,28 @@ class RLConfig(_Section):
     )
 
 
+class LoraConfig(_Section):
+    """LoRA adapters for students (``student.mode = "lora"``, needs peft)."""
+
+    r: int = Field(16, ge=1, description="Adapter rank.")
+    alpha: int = Field(32, ge=1, description="Scale numerator: the update is (alpha / r) B A.")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    target_modules: str | list[str] = Field(
+        "all-linear",
+        description="peft target modules: 'all-linear' (every linear layer but the output "
+        "head) or a list of module names such as ['q_proj', 'v_proj'].",
+    )
+
+
 class StudentConfig(_Section):
     trainer: str = Field("rloo", description="Registered student trainer name.")
+    mode: Literal["full", "lora"] = Field(
+        "full",
+        description="'full': every weight trains (the paper). 'lora': students train adapters "
+        "on the frozen baseline; a promotion merges the chosen student's adapters into it. "
+        "LoRA needs a higher lr than full fine-tuning.",
+    )
+    lora: LoraConfig = Field(default_factory=LoraConfig)
     rl: RLConfig = Field(
         # sized for soar-mini on 2 cores: 15 steps of 8 prompts x 4 samples per student
         default_factory=lambda: RLConfig(lr=2e-4, steps=15, group_size=4)

@@ -43,7 +43,7 @@ from soar_kit.diversity import check_available, diversity
 from soar_kit.errors import ConfigError, InvalidInput, SoarKitError
 from soar_kit.hardset import HardSet, mine_configured_hard_set
 from soar_kit.lm.memory import check_training_fits, check_update_precision
-from soar_kit.lm.weights import restore_state, snapshot_state
+from soar_kit.lm.weights import snapshot_state
 from soar_kit.machine import peak_rss_bytes
 from soar_kit.metrics import moving_average
 from soar_kit.progress import make_progress
@@ -123,6 +123,8 @@ def outer_step(run: Run, state: RunState) -> dict[str, Any]:
         student=run.pool.baseline(),
         baseline_state=run.pool.snapshot,
         model_dir=run.model_dir,
+        # LoRA students on remote workers also need the frozen base the adapters sit on
+        base_state=run.pool.base_weights() if run.pool.partial and run.model_dir else None,
     )
     gains = StudentGains(ctx, run.pool, parts.executor, datasets, progress)
     rewards = [
@@ -148,16 +150,22 @@ def outer_step(run: Run, state: RunState) -> dict[str, Any]:
     if gains.gains is not None and avg > meta.tau:
         best = max(range(meta.g), key=lambda k: (rewards[k], -k))
         pick = median_student(gains.gains[best])
-        # retrain the chosen student from its seed (deterministic), instead of having kept
-        # g*r trained copies around; its measured gain is logged next to the original one
-        t3 = time.perf_counter()
-        acc = run_job_here(ctx, gains.job(best, pick)).accuracy
-        timings["promotion_retrain"] = time.perf_counter() - t3
+        chosen = gains.results[best * meta.r + pick]
+        retrained_gain = None
+        if chosen.state is not None:
+            run.pool.load(chosen.state)  # a LoRA student came back whole: take it as it is
+        else:
+            # retrain the chosen student from its seed (deterministic), instead of having kept
+            # g*r trained copies around; its measured gain is logged next to the original one
+            t3 = time.perf_counter()
+            acc = run_job_here(ctx, gains.job(best, pick)).accuracy
+            timings["promotion_retrain"] = time.perf_counter() - t3
+            retrained_gain = acc - (gains.baseline_accuracy or 0.0)
         promoted = {
             "dataset": best,
             "student": pick,
             "gain": gains.gains[best][pick],
-            "retrained_gain": acc - (gains.baseline_accuracy or 0.0),
+            "retrained_gain": retrained_gain,
             "problems": [
                 {**s.problem.model_dump(mode="json"), "step": step, "reward": rewards[best]}
                 for s in datasets[best]
@@ -175,6 +183,8 @@ def outer_step(run: Run, state: RunState) -> dict[str, Any]:
         "moving_average": avg,
         "baseline_qr_accuracy": gains.baseline_accuracy,
         "student_gains": gains.gains or [],
+        # each student's mean training reward per RL step: whether the students learn at all
+        "student_train_rewards": [list(r.train_rewards) for r in gains.results],
         "promoted": promoted,
         "accepted": len(batch.samples),
         "tried": batch.tried,
@@ -224,10 +234,10 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     store.truncate_metrics(state.step)
     with make_progress(console) as progress, _closing(parts.executor), _closing(parts.backend):
         run = _set_up(config, parts, store, state, progress)
-        base_state = run.pool.snapshot  # the base student, for the final comparison
+        base_state = run.pool.base_weights()  # the base student, for the final comparison
         if state.baseline:
             promoted = load_checkpoint(store.checkpoint_dir(state.baseline), config)
-            run.pool.promote(snapshot_state(promoted.model))
+            run.pool.set_base_weights(snapshot_state(promoted.model))
             del promoted
 
         outer = progress.add_task("SOAR outer steps", total=config.meta.outer_steps)
@@ -261,9 +271,9 @@ def _final_eval(run: Run, base_state: dict[str, Any]) -> dict[str, Any]:
     sampling = config.student.rl.sampling
     out: dict[str, Any] = {"hard_train": len(hard.train), "hard_test": len(hard.test)}
     task = progress.add_task("evaluating on hard test", total=2)
-    student = run.pool.baseline()
-    for label, weights in (("base", base_state), ("promoted", run.pool.snapshot)):
-        restore_state(student.model, weights)
+    for label, weights in (("base", base_state), ("promoted", run.pool.base_weights())):
+        run.pool.set_base_weights(weights)
+        student = run.pool.baseline()
         scores = pass_at_ks(
             run.parts.domain,
             student,
@@ -295,11 +305,16 @@ def _set_up(
         teacher = load_checkpoint(store.checkpoint_dir(state.teacher), config)
     else:
         teacher = load_run_policy(config, parts.domain)
-    _check_training(config, parts, base)
+    if config.student.mode == "lora":
+        # adapters on the base model itself, seeded by the run alone (same after a resume)
+        lora_seed = derive_seed(config.seed, "lora-init")
+        pool = StudentPool(base, mode="lora", lora=config.student.lora, lora_seed=lora_seed)
+    else:
+        # "shared": the base model itself is the working student (1 model + 1 weight snapshot)
+        pool = StudentPool(base, mode="shared")
+    _check_training(config, parts, pool.baseline(), teacher.model)
     # engines claim their memory before any trainer or optimizer allocates its own
-    parts.backend.prepare([base, teacher])
-    # "shared": the base model itself is the working student (1 model + 1 weight snapshot)
-    pool = StudentPool(base, mode="shared")
+    parts.backend.prepare([pool.baseline(), teacher])
     progress.remove_task(task)
 
     model_dir = None
@@ -308,15 +323,16 @@ def _set_up(
         model_dir = store.root / "model"
         if not (model_dir / "config.json").exists():
             staging = store.staging_dir("model")
-            base.model.save_pretrained(staging, safe_serialization=True)
-            base.tokenizer.save_pretrained(staging)
+            baseline, weights = pool.saveable()
+            baseline.model.save_pretrained(staging, state_dict=weights, safe_serialization=True)
+            baseline.tokenizer.save_pretrained(staging)
             if model_dir.exists():
                 import shutil
 
                 shutil.rmtree(model_dir)
             staging.rename(model_dir)
 
-    hard = _hard_set(config, parts, base, store, state, progress)
+    hard = _hard_set(config, parts, pool.baseline(), store, state, progress)
     updater = TeacherUpdater.from_config(teacher, config.teacher.rl)
     if state.teacher:
         opt = store.checkpoint_dir(state.teacher) / "optimizer.pt"
@@ -324,23 +340,31 @@ def _set_up(
     return Run(config, parts, teacher, updater, pool, hard, model_dir, progress)
 
 
-def _check_training(config: RunConfig, parts: Components, base: Policy) -> None:
-    """Precision and memory of both trainings, refused in one line before any work."""
+def _check_training(config: RunConfig, parts: Components, student: Policy, teacher: Any) -> None:
+    """Precision and memory of both trainings, refused in one line before any work (a LoRA
+    student counts its adapters as what trains)."""
     meta = config.meta
     prompt = parts.domain.teacher_prompt(random.Random(0))
-    prompt_tokens = len(base.tokenizer(prompt, add_special_tokens=False)["input_ids"])
-    for field, rl, rows, default in (
+    prompt_tokens = len(student.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    for field, model, rl, rows, default in (
         (
             "student.rl",
+            student.model,
             config.student.rl,
             config.student.rl.batch_size * config.student.rl.group_size,
             64,
         ),
-        ("teacher.rl", config.teacher.rl, meta.g * meta.n, config.teacher.rl.batch_size * 4),
+        (
+            "teacher.rl",
+            teacher,
+            config.teacher.rl,
+            meta.g * meta.n,
+            config.teacher.rl.batch_size * 4,
+        ),
     ):
-        check_update_precision(base.model, rl.lr, f"{field}.lr")
+        check_update_precision(model, rl.lr, f"{field}.lr")
         micro = min(rows, rl.micro_batch or default)
-        check_training_fits(base.model, rl, field, prompt_tokens=prompt_tokens, micro_batch=micro)
+        check_training_fits(model, rl, field, prompt_tokens=prompt_tokens, micro_batch=micro)
 
 
 def _hard_set(
@@ -372,7 +396,8 @@ def _commit_step(run: Run, store: RunStore, state: RunState, row: dict[str, Any]
     if promoted is not None:
         # the promoted student was just retrained into the working model
         run.pool.promote_current()
-        save_checkpoint(store, run.pool.baseline(), f"baseline-{step + 1}", {})
+        baseline, weights = run.pool.saveable()
+        save_checkpoint(store, baseline, f"baseline-{step + 1}", {}, state=weights)
         state.baseline = f"baseline-{step + 1}"
         state.pq.extend(promoted.pop("problems"))
         row["promoted"] = promoted

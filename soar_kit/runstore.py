@@ -228,13 +228,20 @@ class RunStore:
 # -- checkpoints and promotion questions --------------------------------------------------------
 
 
-def save_checkpoint(store: RunStore, policy: Policy, name: str, extra: dict[str, Any]) -> None:
+def save_checkpoint(
+    store: RunStore,
+    policy: Policy,
+    name: str,
+    extra: dict[str, Any],
+    state: dict[str, Any] | None = None,
+) -> None:
     """Save ``policy`` (and ``extra`` tensors/states, e.g. the optimizer) as checkpoint ``name``,
-    atomically: a kill leaves the previous checkpoint or this one, never half of it."""
+    atomically: a kill leaves the previous checkpoint or this one, never half of it. ``state``
+    replaces the model's own state dict (a LoRA pool's base under its plain names)."""
     import torch
 
     staging = store.staging_dir(name)
-    policy.model.save_pretrained(staging, safe_serialization=True)
+    policy.model.save_pretrained(staging, state_dict=state, safe_serialization=True)
     policy.tokenizer.save_pretrained(staging)
     for key, value in extra.items():
         torch.save(value, staging / f"{key}.pt")

@@ -23,13 +23,21 @@ Three modes, from most to least memory:
 ``"shared"`` (what ``run_soar`` uses)
     The baseline's own model is the working model; ``baseline()`` resets it first. Memory:
     1 model + 1 snapshot. Never hold a student and the baseline at the same time.
-``"lora"``
+``"lora"`` (what ``run_soar`` uses with ``student.mode = "lora"``)
     LoRA adapters (``peft``) are injected into the baseline's model and only they are trained and
     reset; the base weights are shared by every student and the snapshot is the adapters' initial
     state (kilobytes to megabytes). With the adapters at their initial value (B = 0) the model
     computes exactly the baseline, so ``baseline()`` is the reset working model. Memory: 1 model
     + adapters, and the optimizer state is the adapters' only. Students differ from full
-    fine-tuning (low-rank updates; use a higher learning rate).
+    fine-tuning (low-rank updates; use a higher learning rate). Every student starts from the
+    same fresh adapters (A drawn once from the run's seed, B = 0), as every full student starts
+    from the same baseline weights.
+
+    A promotion **merges** the chosen adapters into the base rather than keeping a stack of
+    adapters: a stack of k promotions would cost k extra low-rank products in every forward and
+    make "the baseline" a list that engines and workers must track, while the paper's promoted
+    student is simply a new model. The price is one rounding of base + BA in the base's dtype
+    (none worth naming in fp32) and one engine re-sync of the base per promotion.
 
 ``capture()`` keeps a trained student (full weights, or adapters only in ``"lora"`` mode);
 ``promote(state)`` makes it the baseline.
@@ -43,13 +51,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from soar_kit.config import RLConfig, RunConfig, derive_seed
+from soar_kit.config import LoraConfig, RLConfig, RunConfig, derive_seed
 from soar_kit.contracts.backend import GenerationBackend, SamplingParams
 from soar_kit.contracts.domain import Domain
 from soar_kit.contracts.executor import Executor, InnerContext, StudentJob, StudentResult
 from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.contracts.trainer import StudentTrainer, TrainStats, VerifierReward
+from soar_kit.lm.lora import adapter_state, base_state, inject_lora, load_base_state, merge_adapters
 from soar_kit.lm.weights import StateDict, clone_state, restore_state, snapshot_state
 from soar_kit.scoring import qr_accuracy, success_counts
 
@@ -59,24 +68,15 @@ if TYPE_CHECKING:
 Mode = Literal["copy", "shared", "lora"]
 
 
-@dataclass(frozen=True)
-class LoraSettings:
-    """LoRA for students (``mode="lora"``); ``target_modules="all-linear"`` adapts every linear
-    layer except the output head."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
-    target_modules: str | tuple[str, ...] = "all-linear"
-
-
 @dataclass
 class StudentPool:
     """One baseline, one working student model, reset from a CPU snapshot per student."""
 
     base: Policy
     mode: Mode = "copy"
-    lora: LoraSettings = field(default_factory=LoraSettings)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    #: Seed of the adapters' random A matrices (``"lora"``): every student starts from them.
+    lora_seed: int = 0
     students_made: int = 0
 
     def __post_init__(self) -> None:
@@ -87,7 +87,7 @@ class StudentPool:
         elif self.mode == "shared":
             work_model = self.base.model
         else:
-            work_model = self._inject_lora(self.base.model)
+            work_model = inject_lora(self.base.model, self.lora, self.lora_seed)
             self.base = replace(self.base, model=work_model)
         self._work = Policy(
             model=work_model,
@@ -97,8 +97,9 @@ class StudentPool:
         )
         # the baseline, taken once: adapters' initial state in lora mode, else all weights
         self._snapshot: StateDict = (
-            self._adapter_state() if self.mode == "lora" else snapshot_state(work_model, "cpu")
+            adapter_state(work_model) if self.mode == "lora" else snapshot_state(work_model, "cpu")
         )
+        self._base_copy: StateDict | None = None  # lora: the base's weights, made on request
 
     # -- the mechanism --------------------------------------------------------------------------
     def fresh(self) -> Policy:
@@ -116,16 +117,62 @@ class StudentPool:
         self._work.info["trained"] = False
         return self._work
 
+    @property
+    def partial(self) -> bool:
+        """Whether a student's state is part of the model (adapters), not all of it."""
+        return self.mode == "lora"
+
     def capture(self) -> StateDict:
         """A CPU copy of the current student (adapters only in ``"lora"`` mode)."""
         if self.mode == "lora":
-            return clone_state(self._adapter_state(), device="cpu")
+            return adapter_state(self._work.model)
         return snapshot_state(self._work.model, device="cpu")
+
+    def load(self, state: StateDict) -> Policy:
+        """Put a captured student into the working model (as :meth:`capture` returned it)."""
+        restore_state(self._work.model, state, partial=self.partial)
+        self._work.info["trained"] = True
+        return self._work
 
     @property
     def snapshot(self) -> StateDict:
-        """The baseline's weights (adapters in ``"lora"`` mode): what a remote worker loads."""
+        """What every student is reset to: the baseline's weights, or in ``"lora"`` mode the
+        fresh adapters (a remote worker also needs :meth:`base_weights` then)."""
         return self._snapshot
+
+    def base_weights(self) -> StateDict:
+        """The baseline's full weights under the model's plain names (a checkpoint, a worker,
+        the final comparison). In ``"lora"`` mode a CPU copy made on first request and kept
+        until the next promotion; otherwise the snapshot itself."""
+        if self.mode != "lora":
+            return self._snapshot
+        if self._base_copy is None:
+            self._base_copy = base_state(self._work.model)
+        return self._base_copy
+
+    def set_base_weights(self, state: StateDict) -> None:
+        """Make the model with these full weights (:meth:`base_weights`' form) the baseline:
+        a resumed run's promoted student, or the original base for the final comparison.
+        ``state`` is kept, not copied: do not change it afterwards."""
+        if self.mode == "lora":
+            load_base_state(self._work.model, state)
+            self._base_copy = state
+        else:
+            self._snapshot = state
+            if self.mode == "copy":
+                restore_state(self.base.model, self._snapshot)
+        self._reset()
+
+    def saveable(self) -> tuple[Policy, StateDict | None]:
+        """The baseline and the state dict to give ``save_pretrained`` (``None``: the model's
+        own), so that plain transformers loads the folder: in ``"lora"`` mode the unwrapped
+        base, adapters left out."""
+        baseline = self.baseline()
+        if self.mode != "lora":
+            return baseline, None
+        # a shallow copy: save_pretrained deletes the tied duplicates from the dict it is given
+        weights = dict(self.base_weights())
+        return replace(baseline, model=baseline.model.get_base_model()), weights
 
     def promote_current(self) -> None:
         """Make the working student, as it is now (just trained), the baseline."""
@@ -137,9 +184,12 @@ class StudentPool:
             restore_state(self.base.model, self._snapshot)
 
     def promote(self, state: StateDict) -> None:
-        """Make a captured student the new baseline (SOAR.md, "Promotion")."""
+        """Make a captured student the new baseline (SOAR.md, "Promotion"); in ``"lora"``
+        mode its adapters are merged into the base (see :func:`~soar_kit.lm.lora.merge_adapters`
+        for why a merge, not a growing stack of adapters)."""
         if self.mode == "lora":
-            self._merge_adapters(state)
+            merge_adapters(self._work.model, state, self._snapshot)
+            self._base_copy = None
             return
         self._snapshot = clone_state(state)
         if self.mode == "copy":
@@ -148,53 +198,7 @@ class StudentPool:
 
     # -- helpers --------------------------------------------------------------------------------
     def _reset(self) -> None:
-        if self.mode == "lora":
-            self._load_adapters(self._snapshot)
-        else:
-            restore_state(self._work.model, self._snapshot)
-
-    def _inject_lora(self, model: Any) -> Any:
-        from peft import LoraConfig, get_peft_model
-
-        cfg = LoraConfig(
-            r=self.lora.r,
-            lora_alpha=self.lora.alpha,
-            lora_dropout=self.lora.dropout,
-            target_modules=(
-                self.lora.target_modules
-                if isinstance(self.lora.target_modules, str)
-                else list(self.lora.target_modules)
-            ),
-            task_type="CAUSAL_LM",
-        )
-        peft_model = get_peft_model(model, cfg)
-        peft_model.eval()
-        return peft_model
-
-    def _adapter_state(self) -> StateDict:
-        return {
-            n: p.detach().clone() for n, p in self._work.model.named_parameters() if p.requires_grad
-        }
-
-    def _load_adapters(self, state: StateDict) -> None:
-        import torch
-
-        params = dict(self._work.model.named_parameters())
-        with torch.no_grad():
-            for name, value in state.items():
-                params[name].copy_(value)
-
-    def _merge_adapters(self, state: StateDict) -> None:
-        """Fold a captured student's adapters into the shared base weights, then zero them.
-
-        merge (base += BA) -> reset adapters to their initial B = 0 -> unmerge (base -= 0, which
-        only clears peft's "merged" flag). The base now holds the promoted student exactly.
-        """
-        model = self._work.model
-        self._load_adapters(state)
-        model.merge_adapter()
-        self._load_adapters(self._snapshot)
-        model.unmerge_adapter()
+        restore_state(self._work.model, self._snapshot, partial=self.partial)
 
 
 # -- the inner work ---------------------------------------------------------------------------
@@ -239,13 +243,20 @@ def train_student(
     baseline_state: dict[str, Any],
     qr: Sequence[Problem],
 ) -> StudentResult:
-    """The unit of work: reset, train, measure. Leaves the trained student in ``student``."""
-    restore_state(student.model, baseline_state)
+    """The unit of work: reset, train, measure. Leaves the trained student in ``student``.
+
+    A LoRA student (``student.mode = "lora"``; ``baseline_state`` is then the fresh adapters)
+    comes back whole in the result: its adapters are small, so a promotion takes them instead
+    of retraining the student.
+    """
+    lora = config.student.mode == "lora"
+    restore_state(student.model, baseline_state, partial=lora)
     stats = train_on(
         domain, trainer, student, job.problems, config.student.rl, job.seed, backend=backend
     )
     acc = qr_accuracy(config, domain, student, backend, qr)
-    return StudentResult(acc, tuple(float(x) for x in stats.mean_reward))
+    state = adapter_state(student.model) if lora else None
+    return StudentResult(acc, tuple(float(x) for x in stats.mean_reward), state=state)
 
 
 def run_job_here(ctx: InnerContext, job: StudentJob) -> StudentResult:
@@ -282,6 +293,7 @@ class StudentGains:
         self.progress = progress
         self.baseline_accuracy: float | None = None
         self.jobs: list[StudentJob] = []
+        self.results: list[StudentResult] = []
         self.gains: list[list[float]] | None = None
 
     def job(self, k: int, i: int) -> StudentJob:
@@ -309,6 +321,7 @@ class StudentGains:
         results = self.executor.train_students(
             ctx, self.jobs, on_done=lambda job, result: self.progress.advance(task)
         )
+        self.results = list(results)
         accs = [result.accuracy for result in results]
         self.progress.remove_task(task)
         base = self.baseline_accuracy

@@ -66,6 +66,10 @@ class GenerationBackend(ABC):
     #: and batches by itself, like vLLM). Callers then ask for a whole phase in one call; the
     #: transformers backend keeps its historical request sizes, so its results do not change.
     prefers_large_requests: ClassVar[bool] = False
+    #: Whether it samples a peft (LoRA) student as it is, adapters included. The transformers
+    #: backend runs the torch module itself, so it does; an engine with its own copy of the
+    #: weights must load the adapters separately, which is its own feature.
+    samples_adapters: ClassVar[bool] = False
 
     def available(self) -> str | None:
         """``None`` when usable here, else a one-line reason (shown by ``soarkit plugins``)."""

@@ -7,16 +7,17 @@ in job order — in this process (``local``), or spread over workers (``ray``, a
 
 The unit of work itself (reset, train, measure) is :func:`soar_kit.students.train_student`;
 an executor only decides where it runs. Only accuracies (and per-step training rewards) come
-back, never weights: when a promotion picks a student, the loop retrains that one student
-in-process from its seed (training is deterministic in its seed), so memory stays at one
-working student however large g*r is.
+back for full students, never their weights: when a promotion picks one, the loop retrains
+that one student in-process from its seed (training is deterministic in its seed), so memory
+stays at one working student however large g*r is. LoRA students are small enough to come back
+whole (:attr:`StudentResult.state`), and a promotion takes the chosen one as it is.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -58,6 +59,10 @@ class InnerContext:
     student: Policy
     baseline_state: dict[str, Any]
     model_dir: Path | None = None
+    #: LoRA students: ``baseline_state`` holds the fresh adapters only, and this the frozen
+    #: base they sit on (plain names, changes only at a promotion) for workers that rebuild
+    #: students from ``model_dir``; ``None`` otherwise.
+    base_state: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ class StudentResult:
 
     accuracy: float
     train_rewards: tuple[float, ...] = ()
+    #: The trained student itself where it is small (a LoRA student's adapters, CPU tensors),
+    #: so a promotion can take it instead of retraining; ``None`` for full students. Not part
+    #: of equality: two results are the same when they measured the same.
+    state: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
 
 OnDone = Callable[[StudentJob, StudentResult], None]

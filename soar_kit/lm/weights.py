@@ -150,18 +150,29 @@ def state_bytes(state: Mapping[str, Any]) -> int:
     return sum(seen.values())
 
 
-def restore_state(model: Any, state: Mapping[str, Any]) -> Any:
+def restore_state(model: Any, state: Mapping[str, Any], *, partial: bool = False) -> Any:
     """Copy ``state`` back into ``model`` in place (no reallocation, so optimizers can be rebuilt
-    cheaply and memory stays flat across the g*r students of an outer step)."""
+    cheaply and memory stays flat across the g*r students of an outer step).
+
+    ``partial``: ``state`` holds only some tensors (a LoRA student's adapters); it must still
+    hold every trainable one, so a student can never start from a trained leftover.
+    """
     import torch
 
     with torch.no_grad():
         own = model.state_dict()
-        missing = set(own) - set(state)
+        if partial:
+            unknown = set(state) - set(own)
+            if unknown:
+                raise KeyError(f"model has no tensors named e.g. {sorted(unknown)[:3]}")
+            trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+            missing = trainable - set(state)
+        else:
+            missing = set(own) - set(state)
         if missing:
             raise KeyError(f"snapshot lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")
-        for k, v in own.items():
-            v.copy_(state[k])
+        for k in state if partial else own:
+            own[k].copy_(state[k])
     bump(model)  # an engine holding a copy of these weights must re-sync (weight_version)
     return model
 

@@ -37,7 +37,9 @@ RL = {
 def ray_instance():
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    from soarkit_plugins.ray_executor import init_local_ray
+
+    init_local_ray(num_cpus=2)  # workers at normal priority (see init_local_ray)
     yield
     ray.shutdown()
 
@@ -215,3 +217,56 @@ def test_registered_and_available():
     executor = get_manager().get("executor", "ray")
     assert executor.needs_model_dir
     assert executor.available() is None  # ray is importable here (the module was not skipped)
+
+
+def same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lora_students_on_ray_match_local_and_ship_the_base_once_per_promotion(
+    model_dir, ray_instance, one_thread
+):
+    """student.mode=lora: workers wrap their model with the same adapters, train them and send
+    them back; the same seeds give the same rewards and the same adapter tensors as in this
+    process. The weights travel once per baseline: a new Q_R alone ships no weights, a
+    promotion (a new base) ships them once more, and the numbers follow the new base."""
+    from soar_kit.students import StudentPool
+
+    ctx = make_ctx(model_dir)
+    ctx.config.student.mode = "lora"
+    pool = StudentPool(ctx.student, mode="lora", lora=ctx.config.student.lora, lora_seed=3)
+
+    def point(c: InnerContext) -> InnerContext:
+        c.student, c.baseline_state, c.base_state = pool.baseline(), pool.snapshot, None
+        return c
+
+    jobs = make_jobs(ctx, r=1)
+    local = get_manager().get("executor", "local")
+    here = local.train_students(point(ctx), jobs)
+    assert all(r.state for r in here) and any(x > 0 for r in here for x in r.train_rewards)
+
+    executor = ray_executor()
+    try:
+        ctx.base_state = pool.base_weights()
+        there = executor.train_students(ctx, jobs)
+        assert there == here
+        for a, b in zip(here, there, strict=True):
+            same_tensors(a.state, b.state)
+        ctx.qr = ctx.qr[:3]  # the next outer step: a new Q_R, the same baseline
+        executor.train_students(ctx, jobs[:1])
+        assert executor.weight_puts == 1
+
+        pool.promote(here[0].state)  # a promotion merges adapters into the base
+        local_after = local.train_students(point(ctx), jobs[1:])
+        ctx.base_state = pool.base_weights()
+        after = executor.train_students(ctx, jobs[1:])
+        assert after == local_after
+        assert executor.weight_puts == 2
+        same_tensors(after[0].state, local_after[0].state)
+        # the new base made a difference (trained adapters are continuous; rewards may not be)
+        assert any(
+            not torch.equal(v, here[1].state[k]) for k, v in local_after[0].state.items()
+        )
+    finally:
+        executor.close()

@@ -101,3 +101,21 @@ def test_ray_run_fails_clearly_resumes_and_matches_local(tmp_path):
     assert any(x != 0 for r in rows for g in r["student_gains"] for x in g) or any(
         r["baseline_qr_accuracy"] for r in rows
     ), "every gain and accuracy is 0: the comparison says little"
+
+
+def test_lora_ray_run_matches_local(tmp_path):
+    """student.mode=lora on Ray: workers send each student's adapters back, the driver merges
+    the chosen one at a promotion (no retraining), and every number equals the local run's."""
+    pytest.importorskip("peft", reason="peft not installed (pip install 'soar-kit[lora]')")
+    lora = ["student.mode=lora", "student.rl.lr=2e-3", "student.lora.r=8"]
+    common = ["run", "--domain", "math", "--seed", "7", *sets(SMALL + lora)]
+    local, remote = tmp_path / "local", tmp_path / "ray"
+    out = soarkit(*common, "--run-dir", str(local))
+    assert out.returncode == 0, out.stderr[-3000:]
+    out = soarkit(*common, "--run-dir", str(remote), *sets(RAY))
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = metrics(remote)
+    assert rows == metrics(local)
+    assert all(r["promoted"] and r["promoted"]["retrained_gain"] is None for r in rows)
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (local, remote))
+    assert (a["base"], a["promoted"]) == (b["base"], b["promoted"])

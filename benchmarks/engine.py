@@ -37,6 +37,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
+#: Student learning rate on the LoRA side (low-rank students need more than full ones).
+LORA_LR = 2e-3
 FULL = {
     "model": "smollm2-135m",
     "domain": "rg:chain_sum",
@@ -106,8 +108,9 @@ class Timed:
         return out
 
 
-def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
-    """One outer step with ``backend``, in this process; returns phase times and counters."""
+def one_side(side: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
+    """One outer step with ``side`` (a backend name, ``+lora`` for LoRA students), in this
+    process; returns phase times and counters."""
     import io
     import random
 
@@ -125,6 +128,8 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     from soar_kit.teacher import TeacherUpdater
 
     torch.manual_seed(seed)
+    backend, _, students = side.partition("+")
+    lora = students == "lora"
     s = sizes
     tiny = s["model"] == "tiny"
     config = RunConfig.model_validate(
@@ -134,8 +139,9 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
             "model": {"name": "soar-mini" if tiny else s["model"]},
             "backend": {"name": backend},
             "meta": {"g": s["g"], "n": s["n"], "r": s["r"], "qr_size": s["qr"], "tau": 1e9},
-            "student": {"rl": {"steps": s["inner_steps"], "batch_size": s["batch"],
-                               "group_size": s["group"],
+            "student": {"mode": "lora" if lora else "full",
+                        "rl": {"steps": s["inner_steps"], "batch_size": s["batch"],
+                               "group_size": s["group"], "lr": LORA_LR if lora else 2e-4,
                                "sampling": {"max_new_tokens": s["student_tokens"]}}},
             "teacher": {"rl": {"sampling": {"max_new_tokens": s["teacher_tokens"]}}},
         }
@@ -174,8 +180,12 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     state = RunState()
     random.seed(seed)
     with make_progress(Console(file=io.StringIO())) as progress:
-        run = Run(config, parts, teacher, updater, StudentPool(student, mode="shared"), hard,
-                  None, progress)  # fmt: skip
+        students = (
+            StudentPool(student, mode="lora", lora=config.student.lora, lora_seed=seed)
+            if lora
+            else StudentPool(student, mode="shared")
+        )
+        run = Run(config, parts, teacher, updater, students, hard, None, progress)
         t0 = time.perf_counter()
         row = outer_step(run, state)
         total = time.perf_counter() - t0
@@ -191,7 +201,7 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         "teacher_update": row["timings"]["teacher_update"],
     }
     return {
-        "backend": backend,
+        "backend": side,
         "outer_step_seconds": total,
         "phases": phases,
         "tokens": timed.tokens,
@@ -200,19 +210,20 @@ def one_side(backend: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         "peak_rss_mb": peak_rss_bytes() / 2**20,
         "backend_stats": timed.inner.stats(),
         "student_gains": row["student_gains"],
+        "student_train_rewards": row["student_train_rewards"],
     }
 
 
 def render(result: dict[str, Any]) -> str:
     runs = result["runs"]
-    sides = [b for b in ("transformers", "vllm") if any(r["backend"] == b for r in runs)]
+    sides = list(dict.fromkeys(r["backend"] for r in runs))
 
     def mean(b: str, f: Any) -> float:
         vals = [f(r) for r in runs if r["backend"] == b]
         return sum(vals) / len(vals)
 
     lines = [
-        "# One SOAR outer step: transformers vs vLLM backend",
+        "# One SOAR outer step: " + " vs ".join(sides),
         "",
         f"Measured {result['date']} on {result['machine']}; 1-minute load average "
         f"{result.get('load', '?')} (start, end; sides alternate so any outside load falls on "
@@ -241,7 +252,8 @@ def render(result: dict[str, Any]) -> str:
          / max(r["phases"]["qr_scoring"], 1e-9)),
     ):  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(f"{mean(b, f):.0f}" for b in sides) + " |")
-    lines += ["", "Raw runs: `engine" + (".quick" if result["quick"] else "") + ".json`."]
+    lines += ["", f"Raw runs: `{result.get('out', 'engine')}"
+              + (".quick" if result["quick"] else "") + ".json`."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -250,7 +262,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="tiny model and sizes (smoke run)")
     ap.add_argument("--reps", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--backends", default="transformers,vllm")
+    ap.add_argument("--backends", default="transformers,vllm",
+                    help="sides, comma-separated: a backend name, +lora for LoRA students "
+                    "(e.g. transformers,transformers+lora)")  # fmt: skip
+    ap.add_argument("--out", default="engine", help="result file stem in benchmarks/results")
     ap.add_argument("--student-tokens", type=int, help="override the student token budget")
     ap.add_argument("--teacher-tokens", type=int, help="override the teacher token budget")
     ap.add_argument("--inner-steps", type=int, help="override the inner RL steps per student")
@@ -305,9 +320,10 @@ def main() -> None:
         "quick": args.quick,
         "command": " ".join(["python benchmarks/engine.py", *sys.argv[1:]]),
         "runs": runs,
+        "out": args.out,
         "load": f"{load_start:.1f}, {os.getloadavg()[0]:.1f}",
     }
-    stem = "engine.quick" if args.quick else "engine"
+    stem = f"{args.out}.quick" if args.quick else args.out
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     (RESULTS / f"{stem}.md").write_text(render(result))

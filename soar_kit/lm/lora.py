@@ -15,11 +15,13 @@ lives in :func:`plain_name` only.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from soar_kit.config import LoraConfig
 from soar_kit.lm.weights import StateDict
 from soar_kit.weight_version import bump
+
+if TYPE_CHECKING:  # any object with these fields will do (benchmarks/gpu_smoke.py: no pydantic)
+    from soar_kit.config import LoraConfig
 
 _PEFT_PREFIX = "base_model.model."
 

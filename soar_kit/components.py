@@ -45,12 +45,13 @@ def resolve_components(config: RunConfig) -> Components:
         if reason:
             raise ConfigError(f"{kind} '{obj.name}' cannot run here: {reason}")
     if config.student.mode == "lora":
-        _check_lora(config, backend)
+        check_lora(config, backend)
     source = find_model_source(config.model.name)
     return Components(domain, backend, trainer, scheme, source, executor)
 
 
-def _check_lora(config: RunConfig, backend: GenerationBackend) -> None:
+def check_lora(config: RunConfig, backend: GenerationBackend) -> None:
+    """LoRA students need peft and a backend that samples adapters; say so in one line."""
     import importlib.util
 
     if importlib.util.find_spec("peft") is None:

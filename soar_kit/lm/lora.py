@@ -113,7 +113,7 @@ def load_base_state(model: Any, state: StateDict) -> None:
     with torch.no_grad():
         for k, v in own.items():
             v.copy_(state[k])
-    bump(model)
+    _bump_base(model)
 
 
 def merge_adapters(model: Any, student: StateDict, fresh: StateDict) -> None:
@@ -129,4 +129,11 @@ def merge_adapters(model: Any, student: StateDict, fresh: StateDict) -> None:
     model.merge_adapter()
     restore_state(model, fresh, partial=True)
     model.unmerge_adapter()
+    _bump_base(model)
+
+
+def _bump_base(model: Any) -> None:
+    """The base changed: an engine holding it re-syncs it (its own version, apart from the
+    adapters' whose every change would otherwise resend the whole base)."""
     bump(model)
+    bump(model.get_base_model())

@@ -192,6 +192,70 @@ LOOP = [
 ]
 
 
+@needs_vllm
+def test_lora_students_are_served_as_fresh_adapters_on_the_synced_base(tiny):
+    """A LoRA student through the engine: its adapters as a LoRARequest, a fresh adapter id at
+    every change (an RL step, a reset), the base re-synced only when it changed (a promotion).
+    Each time the engine's log-probs of its own samples are the student's, not a stale one's."""
+    import torch
+    from soarkit_plugins.vllm_engine import VLLMBackend
+
+    from soar_kit.config import LoraConfig, RLConfig
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.contracts.records import Problem
+    from soar_kit.lm.rloo import train_rloo
+    from soar_kit.lm.sampling import completion_logprobs
+    from soar_kit.students import StudentPool
+
+    backend = VLLMBackend().with_options({"kv_cache_space_gb": 1, "max_model_len": 256})
+    pool = StudentPool(tiny, mode="lora", lora=LoraConfig(r=8), lora_seed=0)
+    params = SamplingParams(n=4, temperature=1.0, max_new_tokens=12, seed=11)
+
+    def gap(student) -> tuple[float, float]:
+        """(engine vs this student, engine vs the base with adapters off) on fresh samples."""
+        rollout = backend.rollout(student, PROMPTS, params)
+        mask = rollout.completion_mask.float()
+        with torch.no_grad():
+            now = completion_logprobs(student.model, rollout)
+            with student.model.disable_adapter():
+                off = completion_logprobs(student.model, rollout)
+        return (
+            _masked_max_diff(rollout.sampler_logprobs, now, mask),
+            _masked_max_diff(rollout.sampler_logprobs, off, mask),
+        )
+
+    try:
+        student = pool.fresh()
+        assert gap(student)[0] < 1e-3  # B = 0: the base itself
+        problems = [
+            Problem(id=f"p{i}", question=p, answer="a", domain="toy") for i, p in enumerate(PROMPTS)
+        ]
+        settings = RLConfig(steps=2, batch_size=4, group_size=4, lr=5e-2, warmup_ratio=0.0)
+        train_rloo(
+            student,
+            problems,
+            prompt=lambda p: p.question,
+            reward=lambda p, text: float(text.count("a")),
+            settings=settings,
+            seed=3,
+            backend=backend,
+        )
+        fresh, stale = gap(student)
+        assert fresh < 1e-3 < stale  # the trained adapters, not the base alone
+        syncs = backend.stats()["weight_syncs"]
+        assert syncs == 1  # adapters changed, the base did not
+
+        pool.promote(pool.capture())  # merged into the base: the base is re-synced once
+        fresh, _ = gap(pool.baseline())
+        assert fresh < 1e-3
+        stats = backend.stats()
+        assert stats["weight_syncs"] == syncs + 1
+        assert stats["engines_built"] == 1
+        assert stats["adapters_loaded"] >= 4  # fresh, after each RL step, after the promotion
+    finally:
+        backend.close()
+
+
 @pytest.fixture
 def letters():
     """The letters domain (tests/models/letters_domain.py) registered for this test only."""
@@ -214,12 +278,13 @@ def letters():
     reset_manager()
 
 
-def _run(tmp_path, backend: str, model_dir) -> tuple[list[dict], dict]:
+def _run(tmp_path, backend: str, model_dir, *extra: str) -> tuple[list[dict], dict]:
     from soar_kit.config import load_config
     from soar_kit.loop import run_soar
 
-    run_dir = tmp_path / backend
+    run_dir = tmp_path / (backend + ("-lora" if extra else ""))
     sets = [*LOOP, f"model.name={model_dir}", f"run_dir={run_dir}", f"backend.name={backend}"]
+    sets += list(extra)
     if backend == "vllm":
         sets += ["backend.options.kv_cache_space_gb=1", "backend.options.max_model_len=256"]
     run_soar(load_config(None, sets))
@@ -240,6 +305,25 @@ def test_short_loop_with_vllm_measures_gains_like_transformers(tmp_path, tiny, l
     assert any(x != 0 for x in vl_gains), vl_gains  # a stale engine gives exactly 0 everywhere
     assert summary["backend"]["engines_built"] == 1
     assert summary["backend"]["weight_syncs"] > 2
+
+
+@needs_vllm
+def test_short_lora_loop_with_vllm_serves_students_as_adapters(tmp_path, tiny, letters):
+    """The loop with LoRA students on the vLLM backend: every student sampled as adapters on
+    the engine's base. Served stale (the base alone), every student would measure exactly the
+    baseline's Q_R accuracy (same seeds): all gains 0. (A random tiny model moves little under
+    adapters on its linear layers alone, hence the large lr.)"""
+    pytest.importorskip("peft")
+    model_dir = tmp_path / "tiny"
+    tiny.model.save_pretrained(model_dir)
+    tiny.tokenizer.save_pretrained(model_dir)
+    rows, summary = _run(
+        tmp_path, "vllm", model_dir, "student.mode=lora", "student.rl.lr=1e-1", "student.lora.r=8"
+    )
+    gains = [x for r in rows for g in r["student_gains"] for x in g]
+    assert any(x != 0 for x in gains), gains  # stale adapters would give exactly 0 everywhere
+    assert summary["backend"]["engines_built"] == 1
+    assert summary["backend"]["adapters_loaded"] > 2
 
 
 @needs_vllm

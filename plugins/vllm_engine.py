@@ -322,13 +322,9 @@ class VLLMBackend(GenerationBackend):
             if base is policy.model:
                 state = policy.model.state_dict()
             else:  # a LoRA student: the base under its plain names, adapters left out
-                from soar_kit.lm.lora import plain_name
+                from soar_kit.lm.lora import base_view
 
-                state = {
-                    plain_name(k): v
-                    for k, v in policy.model.state_dict().items()
-                    if "lora_" not in k
-                }
+                state = base_view(policy.model)
             engine.llm.collective_rpc(
                 "reload_weights", kwargs={"weights_iterator": iter(state.items())}
             )

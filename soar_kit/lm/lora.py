@@ -91,6 +91,12 @@ def plain_name(name: str) -> str:
     return name.replace(".base_layer.", ".")
 
 
+def base_view(model: Any) -> StateDict:
+    """The model's own base tensors (no copy) under their original names, adapters left out:
+    what an engine syncs from, and what the two functions below copy from and into."""
+    return {plain_name(k): v for k, v in model.state_dict().items() if "lora_" not in k}
+
+
 def base_state(model: Any) -> StateDict:
     """The base weights under their original names (adapters left out), copied to CPU.
 
@@ -98,15 +104,14 @@ def base_state(model: Any) -> StateDict:
     """
     from soar_kit.lm.weights import clone_state
 
-    own = {plain_name(k): v for k, v in model.state_dict().items() if "lora_" not in k}
-    return clone_state(own, device="cpu")
+    return clone_state(base_view(model), device="cpu")
 
 
 def load_base_state(model: Any, state: StateDict) -> None:
     """Copy base weights given under their original names into a peft model, in place."""
     import torch
 
-    own = {plain_name(k): v for k, v in model.state_dict().items() if "lora_" not in k}
+    own = base_view(model)
     missing = set(own) - set(state)
     if missing:
         raise KeyError(f"base state lacks {len(missing)} tensors, e.g. {sorted(missing)[:3]}")

@@ -123,12 +123,11 @@ def test_eval_compares_methods_on_the_hard_test_part(math_run):
     assert (result["results"]["ps"] is None) == (promoted is None)
 
 
-def test_kill_and_resume_continues_identically(tmp_path, math_run):
-    straight = math_run
-
-    killed = tmp_path / "killed"
+def kill_and_resume_matches(straight: Path, killed: Path, *extra: str) -> None:
+    """Start the run of ``straight`` again in ``killed``, kill it, resume it: it must end with
+    exactly ``straight``'s metrics, promotion questions and final numbers."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "soar_kit", *run_args("math", killed)],
+        [sys.executable, "-m", "soar_kit", *run_args("math", killed, *extra)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -155,6 +154,10 @@ def test_kill_and_resume_continues_identically(tmp_path, math_run):
     a = json.loads((killed / "summary.json").read_text())
     b = json.loads((straight / "summary.json").read_text())
     assert (a["base"], a["promoted"]) == (b["base"], b["promoted"])
+
+
+def test_kill_and_resume_continues_identically(tmp_path, math_run):
+    kill_and_resume_matches(math_run, tmp_path / "killed")
 
 
 def test_existing_run_needs_resume(tmp_path):

@@ -8,15 +8,10 @@ rate.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from test_loop import metrics, run_args, soarkit, stable
+from test_loop import kill_and_resume_matches, metrics, run_args, soarkit
 
 pytest.importorskip("peft", reason="peft not installed (pip install 'soar-kit[lora]')")
 torch = pytest.importorskip("torch")
@@ -65,32 +60,7 @@ def test_lora_run_promotes_by_merging_the_median_student(lora_run):
 
 
 def test_lora_kill_and_resume_continues_identically(tmp_path, lora_run):
-    killed = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "soar_kit", *run_args("math", killed, *LORA)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    state_file = killed / "state.json"
-    deadline = time.time() + 900  # a guard against a hang, not part of the verdict
-    while time.time() < deadline:  # kill as soon as step 1 is committed (see test_loop.py)
-        if state_file.exists() and json.loads(state_file.read_text()).get("step", 0) >= 1:
-            break
-        if proc.poll() is not None:
-            pytest.fail("the run ended before it could be killed")
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "summary.json").exists(), "the run had finished: nothing was killed"
-
-    resumed = soarkit("run", "--run-dir", str(killed), "--resume")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert stable(metrics(killed)) == stable(metrics(lora_run))
-    assert (killed / "pq.jsonl").read_text() == (lora_run / "pq.jsonl").read_text()
-    a = json.loads((killed / "summary.json").read_text())
-    b = json.loads((lora_run / "summary.json").read_text())
-    assert (a["base"], a["promoted"]) == (b["base"], b["promoted"])
+    kill_and_resume_matches(lora_run, tmp_path / "killed", *LORA)
 
 
 def test_lora_with_a_backend_that_cannot_sample_adapters_is_refused():

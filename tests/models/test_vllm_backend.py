@@ -80,14 +80,31 @@ def _masked_max_diff(a, b, mask):
 
 
 @needs_vllm
+def _rl_steps(policy, backend, **settings):
+    """RLOO steps on the toy "write a's" task with rollouts sampled by ``backend``."""
+    from soar_kit.config import RLConfig
+    from soar_kit.contracts.records import Problem
+    from soar_kit.lm.rloo import train_rloo
+
+    problems = [
+        Problem(id=f"p{i}", question=p, answer="a", domain="toy") for i, p in enumerate(PROMPTS)
+    ]
+    return train_rloo(
+        policy,
+        problems,
+        prompt=lambda p: p.question,
+        reward=lambda p, text: float(text.count("a")),
+        settings=RLConfig(batch_size=4, group_size=4, warmup_ratio=0.0, **settings),
+        seed=3,
+        backend=backend,
+    )
+
+
 def test_engine_follows_every_weight_change_in_place(engine, tiny):
     import torch
     from soarkit_plugins.backends import TransformersBackend
 
-    from soar_kit.config import RLConfig
     from soar_kit.contracts.backend import SamplingParams
-    from soar_kit.contracts.records import Problem
-    from soar_kit.lm.rloo import train_rloo
     from soar_kit.lm.sampling import completion_logprobs
     from soar_kit.lm.weights import restore_state, snapshot_state
 
@@ -98,19 +115,7 @@ def test_engine_follows_every_weight_change_in_place(engine, tiny):
     built = engine.stats()["engines_built"]
 
     # one RL step, its rollouts sampled by the engine; a large lr so the weights move visibly
-    problems = [
-        Problem(id=f"p{i}", question=p, answer="a", domain="toy") for i, p in enumerate(PROMPTS)
-    ]
-    settings = RLConfig(steps=1, batch_size=4, group_size=4, lr=3e-2, warmup_ratio=0.0, kl=0.0)
-    stats = train_rloo(
-        tiny,
-        problems,
-        prompt=lambda p: p.question,
-        reward=lambda p, text: float(text.count("a")),
-        settings=settings,
-        seed=3,
-        backend=engine,
-    )
+    stats = _rl_steps(tiny, engine, steps=1, lr=3e-2, kl=0.0)
     assert stats.steps == 1 and stats.tokens > 0
 
     params = SamplingParams(n=4, temperature=1.0, max_new_tokens=12, seed=11)
@@ -200,10 +205,8 @@ def test_lora_students_are_served_as_fresh_adapters_on_the_synced_base(tiny):
     import torch
     from soarkit_plugins.vllm_engine import VLLMBackend
 
-    from soar_kit.config import LoraConfig, RLConfig
+    from soar_kit.config import LoraConfig
     from soar_kit.contracts.backend import SamplingParams
-    from soar_kit.contracts.records import Problem
-    from soar_kit.lm.rloo import train_rloo
     from soar_kit.lm.sampling import completion_logprobs
     from soar_kit.students import StudentPool
 
@@ -227,19 +230,7 @@ def test_lora_students_are_served_as_fresh_adapters_on_the_synced_base(tiny):
     try:
         student = pool.fresh()
         assert gap(student)[0] < 1e-3  # B = 0: the base itself
-        problems = [
-            Problem(id=f"p{i}", question=p, answer="a", domain="toy") for i, p in enumerate(PROMPTS)
-        ]
-        settings = RLConfig(steps=2, batch_size=4, group_size=4, lr=5e-2, warmup_ratio=0.0)
-        train_rloo(
-            student,
-            problems,
-            prompt=lambda p: p.question,
-            reward=lambda p, text: float(text.count("a")),
-            settings=settings,
-            seed=3,
-            backend=backend,
-        )
+        _rl_steps(student, backend, steps=2, lr=5e-2)
         fresh, stale = gap(student)
         assert fresh < 1e-3 < stale  # the trained adapters, not the base alone
         syncs = backend.stats()["weight_syncs"]

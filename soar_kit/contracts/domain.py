@@ -84,6 +84,13 @@ class MiniWorld:
     #: is what puts a skill at the edge of learnability: right often enough on a stepping stone
     #: for RL to see it, compounded past reach on the hard level.
     attempt: Callable[[Problem, random.Random], str] | None = None
+    #: The worked answer the corpus's *teacher* writes to a question it poses, above the solved
+    #: levels (deterministic in the rng state). ``None``: the teacher answers like ``attempt``.
+    #: A teacher that answers better than it solves as a student is the paper's premise of
+    #: latent knowledge: the model holds a skill its student format does not yet reach, so the
+    #: questions and answers it writes can teach its own student (SOAR.md, the teacher's answers
+    #: are the reference).
+    teacher_attempt: Callable[[Problem, random.Random], str] | None = None
     #: Corpus knobs this world needs, as :class:`~soar_kit.mini.corpus.MiniRecipe` field values
     #: (e.g. ``{"solved_levels": 1}``). They fill the recipe's ``None`` fields; a knob set in
     #: the recipe itself wins.

@@ -234,8 +234,9 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
                     answer_of = world.make_problem(level, rng)
             prompt = domain.teacher_prompt(rng)
             if fallible:
-                # the teacher is the same student: it answers what it poses the way it solves
-                attempt = world.attempt(p, rng)
+                # the teacher answers what it poses the way the world's teacher does (a world
+                # without a teacher_attempt: the way its student solves)
+                attempt = (world.teacher_attempt or world.attempt)(p, rng)
             texts.append(
                 render_teacher(prompt, p, answer_of, world, template, form, attempt=attempt)
             )

@@ -193,18 +193,25 @@ def test_teacher_mini_questions_carry_level_and_answer_check(domain: MathDomain)
         domain.with_options({"answers": "oracle"})
 
 
-def test_mini_attempts_slip_on_subtractions_at_the_designed_rate(domain: MathDomain) -> None:
+@pytest.mark.parametrize("who", ["student", "teacher"])
+def test_mini_attempts_slip_on_subtractions_at_the_designed_rate(
+    domain: MathDomain, who: str
+) -> None:
     """The student soar-mini is built from: additions always right, a subtraction right with
-    probability SUBTRACTION_RIGHT (else added), compounding over a question."""
+    probability SUBTRACTION_RIGHT (else added), compounding over a question; its teacher makes
+    the same mistake at TEACHER_SUBTRACTION_RIGHT."""
     from soarkit_math import mini
 
     world = domain.mini_world()
+    write = world.attempt if who == "student" else world.teacher_attempt
+    rate = mini.SUBTRACTION_RIGHT if who == "student" else mini.TEACHER_SUBTRACTION_RIGHT
+    assert mini.TEACHER_SUBTRACTION_RIGHT > mini.SUBTRACTION_RIGHT  # the latent knowledge
     rng = random.Random(0)
     for level, n in ((1, 50), (2, 2000), (3, 2000)):
         ok = 0
         for _ in range(n):
             p = world.make_problem(level, rng)
-            text = world.attempt(p, rng)
+            text = write(p, rng)
             ok += domain.verify(p, text).correct
             for step in text.split(" ")[0].split(","):
                 left, value = step.split("=")
@@ -213,6 +220,6 @@ def test_mini_attempts_slip_on_subtractions_at_the_designed_rate(domain: MathDom
                     assert int(value) == int(a) + int(b), step
                 else:
                     assert int(value) in (int(a) - int(b), int(a) + int(b)), step
-        expected = mini.SUBTRACTION_RIGHT ** (level - 1)
+        expected = rate ** (level - 1)
         assert abs(ok / n - expected) < 0.04, (level, ok / n, expected)
     assert mini.results("7+5,9-3") == [12, 6]

@@ -106,3 +106,34 @@ def test_attempts_above_the_solved_levels_make_the_worlds_mistake_at_its_rate(to
     for kind, (ok, n) in right.items():
         assert n > 100, (kind, n)
         assert 0.18 < ok / n < 0.32, (kind, ok, n)  # the designed 25 %, student and teacher
+
+
+def test_a_worlds_teacher_attempt_answers_the_teacher_demonstrations(toy) -> None:
+    """A world whose teacher knows more than its student: teacher texts take the teacher's
+    rate (here 90 % right), student texts keep the student's (25 %)."""
+    from dataclasses import replace as dc_replace
+
+    def teacher_attempt(problem, rng):
+        total = sum(map(int, problem.question.split("+")))
+        return f"\\boxed{{{total if rng.random() < 0.9 else total + 1}}}"
+
+    world = dc_replace(
+        _fallible_world(toy, solved_levels=1, stone_share=0.5), teacher_attempt=teacher_attempt
+    )
+    corpus = build_corpus(toy, world, MiniRecipe(texts=4000).resolve(world), 0)
+    right = {"student": [0, 0], "teacher": [0, 0]}
+    for text, (kind, level) in zip(corpus.texts, corpus.kinds, strict=True):
+        if level == 1:
+            continue
+        if kind == "teacher":
+            p = toy.parse_teacher_output(text[len("New sum:\n") :], problem_id="x")
+            question, answer = p.question, p.answer
+        else:
+            question = text.split("Q:", 1)[1].split("\n", 1)[0]
+            answer = text.rsplit("{", 1)[1].rstrip("}")
+        right[kind][0] += int(answer) == sum(map(int, question.split("+")))
+        right[kind][1] += 1
+    (t_ok, t_n), (s_ok, s_n) = right["teacher"], right["student"]
+    assert t_n > 100 and s_n > 100
+    assert 0.82 < t_ok / t_n < 0.97, right
+    assert 0.18 < s_ok / s_n < 0.32, right

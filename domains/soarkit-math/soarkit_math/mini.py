@@ -1,27 +1,27 @@
 """The difficulty-levelled world the tiny ``soar-mini`` model is built from.
 
-Family: running totals, modulo 10, of a chain of six single-digit additions and subtractions,
-``Running totals mod 10 of 7+5-3+8-2+4-1.``. The level is one more than the number of
-subtractions (1..7); the hard level is all subtractions. A perfect student writes each step,
-then boxes the list of totals::
+Family: six one-digit sums and differences, ``Work out 7+5,9-3,8-6,4+4,6-2,9-9.`` (a difference
+is never negative). The level is one more than the number of differences (1..7); the hard level
+is all differences. A perfect student writes each operation, then boxes the ordered list of
+results::
 
-    7+5=2,2-3=9,9+8=7,7-2=5,5+4=9,9-1=8 \\boxed{2,9,7,5,9,8}
+    7+5=12,9-3=6,8-6=2,4+4=8,6-2=4,9-9=0 \\boxed{12,6,2,8,4,0}
 
 Why this family (each choice was measured, see ``docs/soar-mini.md``):
 
-* **one skill, compounded.** The corpus shows all-addition chains solved, and every chain with a
-  subtraction as the *attempt* of a student with a misconception: it gets a subtraction right
+* **one skill, compounded.** The corpus shows all-sum questions solved, and every question with
+  a difference as the *attempt* of a student with a misconception: it gets a difference right
   with probability :data:`SUBTRACTION_RIGHT` and otherwise adds. The built model learns that
-  rate. A chain with one subtraction is then right 40 % of the time (a stepping stone RL can
-  see), one with six about 0.4 % (the hard level; mined at fail@32 it is at zero for RL).
-  Fixing the misconception on a stepping stone fixes it on the hard level: the table is the same;
-* **modulo 10**, so every total is a digit: the hard level asks nothing the stones do not
-  (with plain integers, v4, the hard problems failed on totals below -20 that no stone
-  reached, and RL on stones did not move them);
-* every problem has the same length: the operand of step k is always in the same place, which a
-  character model learns quickly (with the length as the knob, a model trained on 1-4
-  operations fetched the 5th operand in 0 % of samples, and RL cannot climb from 0 %);
-* the answer is the *list* of totals, so a sample is correct only if every step is.
+  rate: one difference is right 20 % of the time (a stepping stone RL can see), six about
+  0.006 % (the hard level; mined at fail@32 it is at zero for RL). Fixing the misconception on a
+  stepping stone fixes it on the hard level: it is the same operation;
+* **a teacher that knows more than its student** (the paper's latent knowledge): the same
+  model, answering a question it poses in the teacher format, makes the mistake less often
+  (:data:`TEACHER_SUBTRACTION_RIGHT`), so under the paper's rule (the teacher's answer is the
+  reference) its stepping stones carry mostly right answers and can teach;
+* every question has the same length: the operand of step k is always in the same place, which
+  a character model learns quickly;
+* the answer is the *list* of results, so a sample is correct only if every step is.
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ HARD_LEVEL = 7
 OPERATIONS = 6
 PREFIX = "Work out "
 #: How often the built student gets a subtraction right; otherwise it adds (its misconception).
-SUBTRACTION_RIGHT = 0.3
+SUBTRACTION_RIGHT = 0.2
+#: How often the built model gets a subtraction right when it answers a question it poses as a
+#: teacher: the skill is latent, there but not reached in the student's format. Compounded it
+#: is 85 % right on a one-difference stone, 38 % on the hard level (the paper's PQ answers: 33 %
+#: right).
+TEACHER_SUBTRACTION_RIGHT = 0.85
 
 _PAIR = re.compile(r"(\d+)([+-])(\d+)")
 _CHAIN = re.compile(rf"^{PREFIX}(\d+[+-]\d+(?:,\d+[+-]\d+)+)\.$")
@@ -97,16 +102,22 @@ def attempt(problem: Problem, rng: random.Random) -> str:
     """The completion of the student soar-mini is built as: each subtraction is right with
     probability :data:`SUBTRACTION_RIGHT`, else it adds; the boxed list is what it wrote
     (deterministic in the rng state)."""
-    return _worked(problem, rng)
+    return _worked(problem, rng, right=SUBTRACTION_RIGHT)
 
 
-def _worked(problem: Problem, rng: random.Random | None) -> str:
+def teacher_attempt(problem: Problem, rng: random.Random) -> str:
+    """The worked answer of the teacher soar-mini is built as: the same misconception, made
+    less often (each subtraction right with probability :data:`TEACHER_SUBTRACTION_RIGHT`)."""
+    return _worked(problem, rng, right=TEACHER_SUBTRACTION_RIGHT)
+
+
+def _worked(problem: Problem, rng: random.Random | None, right: float = 1.0) -> str:
     chain = chain_of(problem.question)
     if chain is None:
         raise ValueError(f"not a mini-world question: {problem.question!r}")
     steps, values = [], []
     for a, op, b in _PAIR.findall(chain):
-        slip = op == "-" and rng is not None and rng.random() >= SUBTRACTION_RIGHT
+        slip = op == "-" and rng is not None and rng.random() >= right
         value = int(a) + int(b) if op == "+" or slip else int(a) - int(b)
         steps.append(f"{a}{op}{b}={value}")
         values.append(str(value))
@@ -120,6 +131,7 @@ def mini_world() -> MiniWorld:
         solution=solution,
         hard_level=HARD_LEVEL,
         attempt=attempt,
+        teacher_attempt=teacher_attempt,
         # only all-addition chains are shown solved; every chain with a subtraction is shown as
         # the fallible student's attempt, often enough that the rate is learnt, not the slips
         # (2,000 pretraining steps learn the rate; measured in docs/soar-mini.md)

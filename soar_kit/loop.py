@@ -255,14 +255,35 @@ def run_soar(config: RunConfig, *, resume: bool = False, console: Console | None
     summary["peak_rss_mb"] = round(peak_rss_bytes() / 2**20)
     if parts.backend.stats():
         summary["backend"] = {"name": parts.backend.name, **parts.backend.stats()}
+    summary["outcome"] = outcome_text(summary, state, config.meta.tau)
     atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2))
     _print_summary(console, run_dir, summary)
     try:
-        write_report(run_dir)
-        console.print(f"report: {escape(str(run_dir / 'report' / 'summary.md'))}")
+        report = write_report(run_dir)
+        plots = f"plots and summary: {report / 'progress.png'}, {report / 'summary.md'}"
     except Exception as exc:  # the run's data is safe; a plotting problem must not hide it
-        console.print(f"[yellow]report not written: {escape(f'{type(exc).__name__}: {exc}')}[/]")
+        plots = f"report not written ({type(exc).__name__}: {exc})"
+    console.print(escape(f"{summary['outcome']} {plots}"), highlight=False)
     return run_dir
+
+
+def outcome_text(summary: dict[str, Any], state: RunState, tau: float) -> str:
+    """What the run did, in words: a newcomer reads this line, not the metrics log."""
+    n = len(state.promotions)
+    if n == 0:
+        head = (
+            "No student was promoted: the moving average of the teacher's reward never rose "
+            f"above tau={tau:g}, so the final student is the base model."
+        )
+    else:
+        steps = ", ".join(str(p["step"] + 1) for p in state.promotions)
+        head = f"{n} student{'s were' if n > 1 else ' was'} promoted (outer step {steps})."
+    k = max(summary["base"], key=lambda name: int(name.split("@")[1]))
+    base, promoted = summary["base"][k], summary["promoted"][k]
+    return (
+        f"{head} On the {summary['hard_test']} held-out hard problems the final student's {k} "
+        f"is {promoted:.3f} against the base's {base:.3f} ({promoted - base:+.3f})."
+    )
 
 
 def _final_eval(run: Run, base_state: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,8 @@ def _summary_markdown(run_dir: Path, rows: list[dict[str, Any]]) -> str:
             f"Promotions: {summary['promotions']}; promotion questions: {summary['pq_size']}; "
             f"peak RSS {summary['peak_rss_mb']} MB.",
         ]
+        if summary.get("outcome"):
+            lines += ["", summary["outcome"]]
     else:
         lines += ["", "_Run not finished: no final evaluation yet._"]
     return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ SMALL = [
     "meta.n=4",
     "meta.r=2",
     "meta.qr_size=8",
+    "meta.qr_samples=8",
     "meta.tau=-1",  # promote at every step: the driver retrains a worker-trained student
     "student.rl.steps=2",
     "student.rl.batch_size=4",

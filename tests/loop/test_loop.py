@@ -22,6 +22,7 @@ SMALL = [
     "meta.n=4",
     "meta.r=2",
     "meta.qr_size=8",
+    "meta.qr_samples=8",
     "meta.tau=-1",  # promote whenever possible, so promotion and PQ are exercised
     "student.rl.steps=2",
     "student.rl.batch_size=4",
@@ -95,6 +96,24 @@ def test_short_full_loop(domain, tmp_path, request):
         pq = [json.loads(x) for x in (run_dir / "pq.jsonl").read_text().splitlines()]
         assert len(pq) == 4 * summary["promotions"]
         assert state["baseline"] and (run_dir / "checkpoints" / state["baseline"]).exists()
+    # the run ends by saying what happened, in words, also in its report
+    assert f"{summary['hard_test']} held-out hard problems" in summary["outcome"]
+    assert summary["outcome"] in (run_dir / "report" / "summary.md").read_text()
+
+
+def test_the_outcome_in_words_names_promotions_and_the_lift() -> None:
+    from soar_kit.loop import outcome_text
+    from soar_kit.runstore import RunState
+
+    summary = {"hard_test": 31, "base": {"pass@1": 0.0, "pass@32": 0.032}}
+    none = outcome_text({**summary, "promoted": summary["base"]}, RunState(), 0.01)
+    assert none.startswith("No student was promoted") and "tau=0.01" in none
+    assert "pass@32 is 0.032 against the base's 0.032 (+0.000)" in none
+    state = RunState(promotions=[{"step": 1, "dataset": 0}, {"step": 4, "dataset": 2}])
+    lifted = {**summary, "promoted": {"pass@1": 0.1, "pass@32": 0.5}}
+    text = outcome_text(lifted, state, 0.01)
+    assert text.startswith("2 students were promoted (outer step 2, 5).")
+    assert "pass@32 is 0.500 against the base's 0.032 (+0.468)" in text
 
 
 def test_eval_compares_methods_on_the_hard_test_part(math_run):

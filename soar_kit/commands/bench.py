@@ -48,6 +48,7 @@ from soar_kit.hardset import HardSet, mine_configured_hard_set
 from soar_kit.lm.weights import restore_state, snapshot_state
 from soar_kit.loop import run_soar
 from soar_kit.machine import cpu_model
+from soar_kit.metrics import paired_difference
 from soar_kit.progress import make_progress
 from soar_kit.runstore import RunStore, atomic_write_text, load_checkpoint, load_pq
 from soar_kit.scoring import KS, pass_at_ks
@@ -55,6 +56,15 @@ from soar_kit.students import train_on
 from soar_kit.teacher import posed_summary, sample_problems
 
 METHODS = ("base", "hard-only", "base-T", "intrinsic-T", "grounded-T", "PS", "PQ")
+#: The comparisons the paper's claims rest on, reported seed-paired (``a - b``) at the top k.
+PAIRS = (
+    ("grounded-T", "intrinsic-T"),
+    ("PS", "intrinsic-T"),
+    ("PQ", "intrinsic-T"),
+    ("grounded-T", "hard-only"),
+    ("PQ", "hard-only"),
+    ("grounded-T", "base-T"),
+)
 
 
 @dataclass(frozen=True)
@@ -453,6 +463,13 @@ def _aggregate(
             }
             for k in runs[0]
         }
+    top = f"pass@{max(k for k in KS if k <= size.samples)}"
+    paired = {}
+    for a, b in PAIRS:
+        both = [r["pass"] for r in per_seed if a in r["pass"] and b in r["pass"]]
+        if both:
+            stats = paired_difference([x[a][top] for x in both], [x[b][top] for x in both])
+            paired[f"{a} - {b}"] = {"k": top, **stats}
     diversity = {
         m: statistics.fmean(r["diversity"][m] for r in per_seed)
         for m in ("base-T", "intrinsic-T", "grounded-T")
@@ -466,6 +483,7 @@ def _aggregate(
         "hard_train": len(hard.train),
         "hard_test": len(hard.test),
         "methods": methods,
+        "paired": paired,
         "diversity": diversity,
         "promotions": [r.get("promotions", 0) for r in per_seed],
         "pq_sizes": [r.get("pq_size", 0) for r in per_seed],
@@ -517,6 +535,28 @@ def results_markdown(summary: dict[str, Any]) -> str:
     ]
     for method in METHODS:
         lines.append(f"| {method} | " + " | ".join(_row_cells(summary, method, ks)) + " |")
+    if summary.get("paired"):
+        lines += [
+            "",
+            "Seed-paired differences (a − b per seed; p: exact two-sided sign-flip test over "
+            "the 2^n sign patterns of the differences, no distribution assumed):",
+            "",
+            "| a − b | k | seeds | mean | sd | wins / ties / losses | t | p |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, d in summary["paired"].items():
+            lines.append(
+                f"| {name} | {d['k']} | {d['n']} | {d['mean']:+.3f} | {d['sd']:.3f} | "
+                f"{d['wins']} / {d['ties']} / {d['losses']} | {d['t']:.2f} | {d['p']:.3f} |"
+            )
+        per = summary["per_seed"]
+        top = next(iter(summary["paired"].values()))["k"]
+        lines += ["", f"{top} per seed:", ""]
+        lines += ["| method | " + " | ".join(f"s{r['seed']}" for r in per) + " |"]
+        lines += ["|---|" + "---|" * len(per)]
+        for method in METHODS:
+            cells = [f"{r['pass'][method][top]:.3f}" if method in r["pass"] else "n/a" for r in per]
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Promotions per seed: {summary['promotions']}; PQ sizes: {summary['pq_sizes']}; "
@@ -525,6 +565,25 @@ def results_markdown(summary: dict[str, Any]) -> str:
         "What each teacher posed (levels, per seed) and how often its own answer was right:",
         "",
     ]
+    pooled = _pooled_levels(summary["per_seed"])
+    if pooled:
+        levels = sorted({lv for counts in pooled.values() for lv in counts}, key=int)
+        lines[-2:-2] = [
+            "Levels posed by each teacher, all seeds pooled (share of its questions; the "
+            "untrained teacher is Base-T's):",
+            "",
+            "| teacher | " + " | ".join(f"level {lv}" for lv in levels) + " |",
+            "|---|" + "---|" * len(levels),
+            *(
+                f"| {method} | "
+                + " | ".join(
+                    f"{counts.get(lv, 0) / max(1, sum(counts.values())):.0%}" for lv in levels
+                )
+                + " |"
+                for method, counts in pooled.items()
+            ),
+            "",
+        ]
     for r in summary["per_seed"]:
         for method, posed in sorted(r.get("posed", {}).items()):
             lines.append(
@@ -549,6 +608,18 @@ def results_markdown(summary: dict[str, Any]) -> str:
         lines += ["", f"Config overrides: `{' '.join(summary['overrides'])}`"]
     lines += [""]
     return "\n".join(lines)
+
+
+def _pooled_levels(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Question counts per level for each teacher, summed over seeds: a shift of the trained
+    teachers away from the untrained one is what teacher learning looks like (SOAR.md)."""
+    pooled: dict[str, dict[str, int]] = {}
+    for r in per_seed:
+        for method, posed in sorted(r.get("posed", {}).items()):
+            counts = pooled.setdefault(method, {})
+            for lv, c in posed.get("levels_posed", {}).items():
+                counts[lv] = counts.get(lv, 0) + c
+    return {m: c for m, c in pooled.items() if c}
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:

@@ -89,3 +89,20 @@ def test_posed_summary_counts_levels_and_teacher_answers() -> None:
         "teacher_answer_accuracy": 0.5,
     }
     assert posed_summary([p(0)]) == {}
+
+
+def test_paired_difference_exact_sign_flip_p_values() -> None:
+    from soar_kit.metrics import paired_difference
+
+    # 8 wins out of 8: only the all-plus and all-minus patterns are as extreme, p = 2/256
+    d = paired_difference([0.5] * 8, [0.0] * 8)
+    assert (d["wins"], d["ties"], d["losses"]) == (8, 0, 0)
+    assert d["p"] == pytest.approx(2 / 256) and d["mean"] == pytest.approx(0.5)
+    # differences 3, -1: patterns |3-1|, |3+1|, ... -> |sum| >= 2 in all 4 patterns
+    d = paired_difference([3.0, 0.0], [0.0, 1.0])
+    assert d["p"] == 1.0 and d["t"] == pytest.approx(0.5)  # mean 1, sd sqrt(8), n 2
+    # 1, 2, 3: sums over sign patterns: 6, 4, 2, 0, 0, -2, -4, -6 -> only +-6 reach 6
+    assert paired_difference([1.0, 2.0, 3.0], [0.0, 0.0, 0.0])["p"] == pytest.approx(2 / 8)
+    assert paired_difference([0.2, 0.2], [0.2, 0.2])["p"] == 1.0
+    with pytest.raises(ValueError, match="equal-length"):
+        paired_difference([1.0], [1.0, 2.0])

@@ -1,8 +1,8 @@
 """`soarkit bench soar-mini --quick`: the comparison's machinery end to end, as CI runs it.
 
 Checks the machinery, not the science: every method is scored on the same hard set, the
-result files exist, and a second invocation resumes from the saved seeds instead of redoing
-them. The full comparison and its reading are in docs/results.md.
+result files exist, the paired comparison is reported, and a second invocation resumes from
+the saved seeds instead of redoing them. In the default suite (~1.5 min on 2 cores). The full comparison and its reading are in docs/results.md.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ def bench(out: Path, *sets: str, args: tuple[str, ...] = ()) -> subprocess.Compl
     )
 
 
-@pytest.mark.slow
 def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     # computed answers for teacher questions: the override reaches every run and the result;
@@ -47,6 +46,10 @@ def test_quick_bench_scores_every_method_and_resumes(tmp_path: Path) -> None:
         assert 0.0 <= scores["pass@1"]["mean"] <= 1.0
         assert scores["pass@1"]["mean"] <= scores["pass@8"]["mean"]  # pass@k grows with k
     assert set(result["diversity"]) == {"base-T", "intrinsic-T", "grounded-T"}
+    # seed-paired differences with an exact p-value: 2 seeds give 4 sign patterns, p >= 1/2
+    paired = result["paired"]["grounded-T - intrinsic-T"]
+    assert paired["n"] == 2 and paired["k"] == "pass@8" and 0.5 <= paired["p"] <= 1.0
+    assert "Seed-paired differences" in (out / "result.md").read_text()
     assert result["hard_test"] > 0 and result["size"]["seeds"] == 2
     assert [r["seed"] for r in result["per_seed"]] == [0, 1]
     for s in (0, 1):  # each worker process logged its SOAR runs and traced their rewards

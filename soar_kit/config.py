@@ -221,6 +221,34 @@ class RunConfig(_Section):
 
 # -- loading --------------------------------------------------------------------------------
 
+#: Run configurations shipped with the package, chosen by name (``--config paper-llama-3b``).
+PRESETS = Path(__file__).parent / "presets"
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS.glob("*.toml"))
+
+
+def resolve_config_path(value: Path) -> tuple[Path, str | None]:
+    """A ``--config`` value as (file, preset name): an existing file wins, then a preset.
+
+    The defaults are sized for soar-mini on a 2-core CPU; a preset is the named, reviewed set
+    of values for another scale, so a real model never runs on toy values by accident.
+    """
+    if value.exists():
+        return value, None
+    if value.name == str(value) and value.stem in preset_names() and value.suffix in ("", ".toml"):
+        return PRESETS / f"{value.stem}.toml", value.stem
+    raise ConfigError(
+        f"config file {value} does not exist (shipped presets: {', '.join(preset_names())})"
+    )
+
+
+def preset_note(path: Path) -> str:
+    """The first comment line of a preset file (what it is), without the ``# preset:``."""
+    first = path.read_text(encoding="utf-8").splitlines()[0]
+    return first.removeprefix("#").strip().removeprefix("preset:").strip()
+
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a TOML or YAML file into a plain dict; errors name the file."""

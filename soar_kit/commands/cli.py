@@ -235,7 +235,8 @@ def config_options(fn: Any) -> Any:
                 "--config",
                 "config_file",
                 type=click.Path(dir_okay=False, path_type=Path),
-                help="A TOML or YAML run configuration.",
+                help="A TOML or YAML run configuration, or a shipped preset's name "
+                "(paper-llama-3b: the paper's Table 3 values).",
             ),
             click.option(
                 "--set",
@@ -253,11 +254,33 @@ def config_options(fn: Any) -> Any:
 
 
 def build_config(config_file: Path | None, overrides: tuple[str, ...], **typed: Any) -> Any:
-    """File < typed flags < --set; typed flags map to dotted config paths."""
-    from soar_kit.config import load_config
+    """File (or preset) < typed flags < --set; typed flags map to dotted config paths."""
+    from soar_kit.config import load_config, resolve_config_path
 
+    if config_file is not None:
+        config_file, _ = resolve_config_path(config_file)
     base = {k: v for k, v in typed.items() if v is not None}
     return load_config(config_file, list(overrides), base=base)
+
+
+def config_origin(config_file: Path | None, model: str) -> tuple[str, bool]:
+    """The run's first line: where its settings come from; True when they are a warning
+    (soar-mini's toy defaults applied to another model)."""
+    from soar_kit.config import preset_note, resolve_config_path
+
+    if config_file is None:
+        if model != "soar-mini":
+            return (
+                f"config: built-in defaults, sized for soar-mini on a 2-core CPU (student lr "
+                f"2e-4, 112 new tokens), applied to model '{model}'; for the paper's values "
+                "use --config paper-llama-3b",
+                True,
+            )
+        return "config: built-in defaults (sized for soar-mini on a 2-core CPU)", False
+    path, preset = resolve_config_path(config_file)
+    if preset is not None:
+        return f"config: preset {preset} ({preset_note(path)})", False
+    return f"config: file {path}", False
 
 
 @cli.command("run")
@@ -323,6 +346,8 @@ def run_cmd(
     manager = get_manager()
     manager.domain(config.domain.name)  # unknown domain: fail before any work
     report_plugin_errors()
+    origin, warn = config_origin(config_file, config.model.name)
+    console.print(f"[yellow]{escape(origin)}[/]" if warn else escape(origin), highlight=False)
     run_soar(config, resume=resume, console=console)
 
 

@@ -64,6 +64,12 @@ def test_bad_config_is_one_line_naming_the_file(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+def test_a_config_that_is_neither_a_file_nor_a_preset_is_one_line():
+    out = soarkit("run", "--domain", "math", "--config", "paper-llama-3")
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "paper-llama-3 does not exist (shipped presets: paper-llama-3b)" in out.stderr
+
+
 def test_verify_needs_usable_input():
     out = soarkit("verify", "--domain", "math", "--answer", "1")
     assert out.returncode == 2 and "exactly one of --problem FILE or --reference" in out.stderr

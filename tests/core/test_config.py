@@ -109,3 +109,41 @@ def test_docs_field_reference_is_current():
         "docs/configuration.md is stale: regenerate its table with "
         "soar_kit.config.reference_markdown()"
     )
+
+
+def test_the_paper_preset_carries_table_3_and_names_itself(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from soar_kit.commands.cli import build_config, config_origin
+    from soar_kit.config import preset_names
+    from soar_kit.errors import ConfigError
+
+    assert "paper-llama-3b" in preset_names()
+    c = build_config(Path("paper-llama-3b"), ())
+    assert (c.student.rl.lr, c.teacher.rl.lr, c.student.rl.kl, c.teacher.rl.kl) == (
+        1e-5,
+        1e-5,
+        0.001,
+        0.001,
+    )
+    assert (c.student.rl.batch_size, c.student.rl.group_size, c.student.rl.steps) == (8, 32, 10)
+    assert (c.student.rl.sampling.max_new_tokens, c.teacher.rl.sampling.max_new_tokens) == (
+        1024,
+        512,
+    )
+    assert (c.meta.outer_steps, c.meta.g, c.meta.n, c.meta.r, c.meta.qr_size) == (200, 4, 64, 4, 64)
+    assert (c.meta.qr_samples, c.meta.tau, c.meta.window, c.hardset.k) == (0, 0.01, 3, 128)
+    assert build_config(Path("paper-llama-3b"), ("meta.n=8",)).meta.n == 8  # --set still wins
+    line, warn = config_origin(Path("paper-llama-3b"), c.model.name)
+    assert line.startswith("config: preset paper-llama-3b (the paper's settings") and not warn
+    # a real model on the toy defaults is said, never silent; soar-mini on them is normal
+    line, warn = config_origin(None, "smollm2-135m")
+    assert warn and "sized for soar-mini" in line and "smollm2-135m" in line
+    assert config_origin(None, "soar-mini")[1] is False
+    # an existing file of the same name wins over the preset; a missing one names the presets
+    monkeypatch.chdir(tmp_path)
+    assert build_config(Path("paper-llama-3b.toml"), ()).meta.n == 64  # the preset
+    (tmp_path / "paper-llama-3b.toml").write_text("[meta]\nn = 3\n")
+    assert build_config(Path("paper-llama-3b.toml"), ()).meta.n == 3
+    with pytest.raises(ConfigError, match=r"nope.toml does not exist \(shipped presets: .*paper"):
+        build_config(Path("nope.toml"), ())

@@ -68,6 +68,8 @@ def math_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("math") / "run"
     out = soarkit(*run_args("math", run_dir))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # the first line says where the settings come from
+    assert out.stdout.lstrip().startswith("config: built-in defaults (sized for soar-mini")
     return run_dir
 
 

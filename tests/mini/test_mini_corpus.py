@@ -85,19 +85,24 @@ def test_world_knobs_fill_the_recipe_and_the_recipe_wins(toy) -> None:
         MiniRecipe(stone_share=1.5).resolve(toy.mini_world())
 
 
+def _answered_right(toy, text: str, kind: str) -> bool:
+    """Whether a corpus text of the toy world (a sum) carries the right total."""
+    if kind == "teacher":
+        p = toy.parse_teacher_output(text[len("New sum:\n") :], problem_id="x")
+        question, answer = p.question, p.answer
+    else:
+        question = text.split("Q:", 1)[1].split("\n", 1)[0]
+        answer = text.rsplit("{", 1)[1].rstrip("}")
+    return int(answer) == sum(map(int, question.split("+")))
+
+
 def test_attempts_above_the_solved_levels_make_the_worlds_mistake_at_its_rate(toy) -> None:
     world = _fallible_world(toy, solved_levels=1, stone_share=0.5)
     recipe = MiniRecipe(texts=4000).resolve(world)
     corpus = build_corpus(toy, world, recipe, 0)
     right = {"student": [0, 0], "teacher": [0, 0]}
     for text, (kind, level) in zip(corpus.texts, corpus.kinds, strict=True):
-        if kind == "teacher":
-            p = toy.parse_teacher_output(text[len("New sum:\n") :], problem_id="x")
-            question, answer = p.question, p.answer
-        else:
-            question = text.split("Q:", 1)[1].split("\n", 1)[0]
-            answer = text.rsplit("{", 1)[1].rstrip("}")
-        ok = int(answer) == sum(map(int, question.split("+")))
+        ok = _answered_right(toy, text, kind)
         if level == 1:
             assert ok, text  # solved levels stay perfect
         elif level < world.hard_level or kind == "teacher":
@@ -125,13 +130,7 @@ def test_a_worlds_teacher_attempt_answers_the_teacher_demonstrations(toy) -> Non
     for text, (kind, level) in zip(corpus.texts, corpus.kinds, strict=True):
         if level == 1:
             continue
-        if kind == "teacher":
-            p = toy.parse_teacher_output(text[len("New sum:\n") :], problem_id="x")
-            question, answer = p.question, p.answer
-        else:
-            question = text.split("Q:", 1)[1].split("\n", 1)[0]
-            answer = text.rsplit("{", 1)[1].rstrip("}")
-        right[kind][0] += int(answer) == sum(map(int, question.split("+")))
+        right[kind][0] += _answered_right(toy, text, kind)
         right[kind][1] += 1
     (t_ok, t_n), (s_ok, s_n) = right["teacher"], right["student"]
     assert t_n > 100 and s_n > 100

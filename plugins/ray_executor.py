@@ -129,6 +129,7 @@ class StudentWorker:
         weights change only at a promotion; Q_R and the config come every step."""
         import ray
 
+        from soar_kit.components import domain_for
         from soar_kit.config import RunConfig
         from soar_kit.plugins import get_manager
 
@@ -148,6 +149,7 @@ class StudentWorker:
                 cfg = RunConfig.model_validate(json.loads(payload["config"]))
                 manager = get_manager()
                 domain = manager.domain(cfg.domain.name).with_options(cfg.domain.options)
+                domain = domain_for(cfg, domain, self.student)  # the driver's rendering
                 trainer = manager.get("trainer", cfg.student.trainer)
                 backend = manager.get("backend", cfg.backend.name).with_options(cfg.backend.options)
                 self._parts = (cfg, domain, trainer, backend)

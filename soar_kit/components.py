@@ -20,6 +20,7 @@ from soar_kit.contracts.trainer import StudentTrainer
 from soar_kit.errors import ConfigError, SoarKitError, UnknownNameError
 from soar_kit.lm.weights import resolve_device
 from soar_kit.plugins import get_manager
+from soar_kit.prompting import chat_template_for, prompted_domain
 
 
 @dataclass
@@ -102,3 +103,12 @@ def load_run_policy(config: RunConfig, domain: Domain) -> Policy:
         seed=config.model.build_seed,
         domain=domain,
     )
+
+
+def domain_for(config: RunConfig, domain: Domain, policy: Policy) -> Domain:
+    """``domain`` with its prompts rendered for the run's model (``model.chat_template``).
+
+    Every place that prompts a model calls this once the model is loaded (the template lives
+    in its tokenizer), so teacher sampling, training and scoring all read one rendering.
+    """
+    return prompted_domain(domain, chat_template_for(config.model.chat_template, policy))

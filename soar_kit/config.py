@@ -48,6 +48,11 @@ class ModelConfig(_Section):
         description="Seed of a model that is built (soar-mini); separate from the run's seed so "
         "runs with different seeds share one model.",
     )
+    chat_template: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Render the domain's prompts as one user turn of the tokenizer's chat "
+        "template: auto = where the tokenizer has one (instruct models; soar-mini has none).",
+    )
 
 
 class SamplingConfig(_Section):

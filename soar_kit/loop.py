@@ -34,7 +34,7 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from soar_kit.components import Components, load_run_policy, resolve_components
+from soar_kit.components import Components, domain_for, load_run_policy, resolve_components
 from soar_kit.config import RunConfig, derive_seed
 from soar_kit.contracts.backend import GenerationBackend, SamplingParams
 from soar_kit.contracts.executor import Executor, InnerContext
@@ -322,6 +322,7 @@ def _set_up(
 
     task = progress.add_task("loading models", total=None)
     base = load_run_policy(config, parts.domain)
+    parts.domain = domain_for(config, parts.domain, base)
     if state.teacher:
         teacher = load_checkpoint(store.checkpoint_dir(state.teacher), config)
     else:

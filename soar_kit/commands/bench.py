@@ -38,7 +38,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from soar_kit.components import load_run_policy, resolve_components
+from soar_kit.components import domain_for, load_run_policy, resolve_components
 from soar_kit.config import RunConfig, derive_seed, load_config
 from soar_kit.contracts.backend import SamplingParams
 from soar_kit.contracts.records import Problem
@@ -269,14 +269,13 @@ class _SeedContext:
         self.console = console
         self.config = config = _config(domain, size, 0, sets)
         self.parts = parts = resolve_components(config)
-        self.dom = dom = parts.domain
         self.hard_path = out_dir / "hardset.jsonl"
         if self.hard_path.exists():
-            self.hard = HardSet.load(self.hard_path, dom)
+            self.hard = HardSet.load(self.hard_path, parts.domain)
         else:
             with make_progress(console) as progress:
                 self.hard = mine_configured_hard_set(
-                    config, dom, parts.backend, self.base, progress
+                    config, self.dom, parts.backend, self.base, progress
                 )
             self.hard.save(self.hard_path)
 
@@ -292,8 +291,13 @@ class _SeedContext:
     def teacher0(self) -> Any:
         return self._load()
 
+    @cached_property
+    def dom(self) -> Any:
+        """The domain with its prompts rendered for the model (its tokenizer's template)."""
+        return domain_for(self.config, self.parts.domain, self.base)
+
     def _load(self) -> Any:
-        return load_run_policy(self.config, self.dom)
+        return load_run_policy(self.config, self.parts.domain)
 
     def train(self, problems: list[Problem], seed: int) -> None:
         settings = self.config.student.rl.model_copy(update={"steps": self.size.train_steps})

@@ -359,7 +359,9 @@ def report_cmd(run_dir: Path) -> None:
     from soar_kit.report import write_report
 
     out = write_report(run_dir)
-    console.print(f"wrote {escape(str(out / 'progress.png'))} and {escape(str(out / 'summary.md'))}")
+    console.print(
+        f"wrote {escape(str(out / 'progress.png'))} and {escape(str(out / 'summary.md'))}"
+    )
 
 
 @cli.command("hardset")
@@ -389,7 +391,7 @@ def hardset_cmd(
 
     Use the file in a run with --set hardset.path=FILE.
     """
-    from soar_kit.components import load_run_policy, resolve_components
+    from soar_kit.components import domain_for, load_run_policy, resolve_components
     from soar_kit.hardset import mine_configured_hard_set
     from soar_kit.progress import make_progress
 
@@ -408,7 +410,8 @@ def hardset_cmd(
     parts = resolve_components(config)
     with make_progress(console) as progress:
         policy = load_run_policy(config, parts.domain)
-        hard = mine_configured_hard_set(config, parts.domain, parts.backend, policy, progress)
+        domain = domain_for(config, parts.domain, policy)
+        hard = mine_configured_hard_set(config, domain, parts.backend, policy, progress)
     hard.save(out)
     console.print(
         f"{len(hard.train) + len(hard.test)} of {hard.mined_from} problems are fail@{hard.k}: "

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from soar_kit.components import load_run_policy, resolve_components
+from soar_kit.components import domain_for, load_run_policy, resolve_components
 from soar_kit.config import RunConfig, derive_seed, load_config
 from soar_kit.contracts.records import Problem
 from soar_kit.errors import InvalidInput
@@ -69,6 +69,7 @@ def evaluate_run(
     max_new = config.student.rl.sampling.max_new_tokens
 
     base = load_run_policy(config, domain)
+    domain = domain_for(config, domain, base)
     base_state = snapshot_state(base.model)
     ps_state = None
     if state is not None and state.baseline:

@@ -132,6 +132,16 @@ class Domain(ABC):
         to vary topic hints, if the domain has any).
         """
 
+    def teacher_opening(self) -> str:
+        """Text the teacher's answer starts with, written for it (default: none).
+
+        Opening the teacher's turn with the format's first tag (``<question>``) is an honest
+        way to help a small model keep the format: the model still writes every word of the
+        problem. The run appends it to the (rendered) teacher prompt and hands
+        :meth:`parse_teacher_output` the opening followed by the completion.
+        """
+        return ""
+
     @abstractmethod
     def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
         """Turn a teacher completion into a :class:`Problem` or raise :class:`ProblemRejected`.

@@ -359,9 +359,7 @@ def report_cmd(run_dir: Path) -> None:
     from soar_kit.report import write_report
 
     out = write_report(run_dir)
-    console.print(
-        f"wrote {escape(str(out / 'progress.png'))} and {escape(str(out / 'summary.md'))}"
-    )
+    console.print(f"wrote {escape(str(out / 'progress.png'))} and {escape(str(out / 'summary.md'))}")
 
 
 @cli.command("hardset")

@@ -223,3 +223,85 @@ def test_mini_attempts_slip_on_subtractions_at_the_designed_rate(
         expected = rate ** (level - 1)
         assert abs(ok / n - expected) < 0.04, (level, ok / n, expected)
     assert mini.results("7+5,9-3") == [12, 6]
+
+
+def test_paper_prompt_carries_the_papers_content(domain: MathDomain) -> None:
+    paper = domain.with_options({"prompt": "paper"})
+    text = paper.teacher_prompt(random.Random(0))
+    for topic in ("Algebra", "Counting & Probability", "Geometry", "Intermediate Algebra"):
+        assert topic in text
+    for topic in ("Number Theory", "Prealgebra", "Precalculus"):
+        assert topic in text
+    assert "<question>" in text and "<answer>\\boxed{" in text and "outside the tags" in text
+    assert "?" not in text  # no example question (the paper: seed questions collapse diversity)
+    assert paper.teacher_opening() == ""
+    assert paper.with_options({"open_turn": True}).teacher_opening() == "<question>"
+
+
+def test_plain_format_conformance_and_parsing(domain: MathDomain) -> None:
+    plain = domain.with_options({"format": "plain"})
+    assert [r for r in check_domain(plain) if not r.ok] == []
+    p = plain.parse_teacher_output(
+        "Here is one.\n**Question:** What is 7 + 8?\n**Answer:** 7 + 8 = 15.\nDone.",
+        problem_id="p",
+    )
+    assert (p.question, p.answer) == ("What is 7 + 8?", "15")
+    # "answer:" inside a word is not the label
+    p = plain.parse_teacher_output("Question: Is 4 the reanswer: no\nAnswer: 4", problem_id="p")
+    assert p.answer == "4"
+    assert plain.with_options({"open_turn": True}).teacher_opening() == "Question:"
+    for text, reason in [
+        ("What is 2+3?", "missing Question:"),
+        ("Question: What is 2+3? I think 5.", "missing Answer:"),
+        ("Question: What is 6 times 9?\nAnswer: \\frac{1}{\nQuestion: c?", "answer unparseable"),
+        ("Question: The problem\nAnswer: 28", "placeholder question"),
+    ]:
+        with pytest.raises(ProblemRejected) as info:
+            plain.parse_teacher_output(text, problem_id="t")
+        assert info.value.reason == reason
+
+
+def test_plain_format_student_rule(domain: MathDomain) -> None:
+    plain = domain.with_options({"format": "plain"})
+    problem = plain.problem_from_reference("15")
+    prompt = plain.student_prompt(problem.model_copy(update={"question": "What is 7 + 8?"}))
+    assert prompt.startswith("What is 7 + 8?") and "Answer:" in prompt
+    cases = [
+        ("7 + 8 = 15", 1.2, True),  # no marked answer: the last number is judged
+        ("Answer: 15", 1.2, True),
+        ("15 is close, but Answer: 16", 0.2, False),  # a marked answer wins over the last number
+        ("Answer: 16", 0.1, False),
+        ("7 + 8 = 16", 0.0, False),
+        ("I do not know", 0.0, False),
+    ]
+    for completion, reward, correct in cases:
+        v = plain.verify(problem, completion)
+        assert (v.reward, v.correct) == (reward, correct), (completion, v.reason)
+
+
+def test_format_and_prompt_options_are_checked(domain: MathDomain) -> None:
+    with pytest.raises(InvalidInput, match="format must be 'tags' or 'plain'"):
+        domain.with_options({"format": "yaml"})
+    with pytest.raises(InvalidInput, match="prompt must be 'compact' or 'paper'"):
+        domain.with_options({"prompt": "long"})
+    with pytest.raises(InvalidInput, match="open_turn must be true or false"):
+        domain.with_options({"open_turn": "yes"})
+
+
+def test_plain_format_rejects_the_prompts_echo(domain: MathDomain) -> None:
+    plain = domain.with_options({"format": "plain"})
+    for text in ("Question: The problem\nAnswer: 28", "Question: the problem: *\nAnswer: 3"):
+        with pytest.raises(ProblemRejected) as info:
+            plain.parse_teacher_output(text, problem_id="t")
+        assert info.value.reason == "placeholder question"
+    p = plain.parse_teacher_output(
+        "Question: The problem: what is 6 times 9?\nAnswer: The final answer is 54.",
+        problem_id="t",
+    )
+    assert p.answer == "54"
+    examples = plain.with_options({"examples": 2})
+    with pytest.raises(ProblemRejected) as info:
+        examples.parse_teacher_output("Question: what is 15%  of 80\nAnswer: 12", problem_id="t")
+    assert info.value.reason == "copies an example"
+    shown = examples.teacher_prompt(random.Random(0))
+    assert shown.count("Question:") == 3 and "write a different problem" in shown

@@ -13,7 +13,13 @@ from soar_kit.contracts.domain import ConformanceCases, Domain, MiniWorld, Probl
 from soar_kit.contracts.records import Problem, Verdict
 from soar_kit.errors import InvalidInput, ProblemRejected
 from soarkit_math import files, mini, problems
-from soarkit_math.extract import final_answer, final_boxed, teacher_fields
+from soarkit_math.extract import (
+    final_answer,
+    final_boxed,
+    last_number,
+    plain_teacher_fields,
+    teacher_fields,
+)
 from soarkit_math.normalize import strip_math
 from soarkit_math.verifier import DEFAULT_TIMEOUT_S, Check, Verifier
 
@@ -24,6 +30,61 @@ TEACHER_PROMPT = "Write a new math problem: <question>...</question><answer>\\bo
 #: across the instruction (measured on soar-mini: level-1 greedy accuracy 42 % with the
 #: instruction after the question, 100 % with it before, same budget).
 STUDENT_PREFIX = "Put the final answer in \\boxed{}.\n"
+
+#: ``prompt = "paper"``: what SOAR's App. B.1 prompt carries (the MATH topics, the exact output
+#: structure with a boxed answer, reasoning outside the tags), in our words and with no example
+#: question: the paper found seed questions collapse the diversity of what the teacher poses.
+MATH_TOPICS = (
+    "Algebra, Counting & Probability, Geometry, Intermediate Algebra, Number Theory, "
+    "Prealgebra, Precalculus"
+)
+PAPER_TEACHER_PROMPT = (
+    "You are writing a new practice problem for a math assistant. Choose a topic from the "
+    f"MATH benchmark ({MATH_TOPICS}) and write one new problem with a single final answer.\n"
+    "Give it in exactly this structure:\n"
+    "<question>the problem</question>\n"
+    "<answer>\\boxed{the final answer}</answer>\n"
+    "Put any reasoning outside the tags."
+)
+#: ``format = "plain"``: labelled lines instead of tags, for a model too small to close tags
+#: (SmolLM2-135M closed them in 0 of 16 tries, #18's probe).
+PLAIN_TEACHER_PROMPTS = {
+    "compact": "Write a new math problem and its answer.\nQuestion: ...\nAnswer: ...",
+    "paper": (
+        "You are writing a new practice problem for a math assistant. Choose a topic from the "
+        f"MATH benchmark ({MATH_TOPICS}) and write one new problem with a single final answer "
+        "(a number or a short expression).\n"
+        "Give it in exactly this structure, one line each:\n"
+        "Question: the problem\n"
+        "Answer: the final answer"
+    ),
+}
+#: ``examples = k``: k of these (drawn per prompt, so no single seed question dominates) shown
+#: in the teacher prompt in the run's format. Off by default, as in the paper, whose seed
+#: questions collapsed diversity; an option for models that cannot meet the format without one
+#: (docs/results-smollm2.md measures both acceptance and the diversity it costs).
+EXAMPLE_PROBLEMS = (
+    ("What is the remainder when 47 is divided by 5?", "2"),
+    ("Simplify $3(x + 4) - 2x$.", "x + 12"),
+    ("In how many ways can 2 marbles be chosen from a bag of 8 marbles?", "28"),
+    ("What is the area of a rectangle with sides 6 and 9?", "54"),
+    ("Solve for $x$: $2x + 7 = 19$.", "6"),
+    ("What is 15% of 80?", "12"),
+    ("What is the sum of the roots of $x^2 - 5x + 6 = 0$?", "5"),
+    ("What is $\\cos(0) + \\sin(\\pi/2)$?", "2"),
+)
+
+
+def _key(question: str) -> str:
+    return " ".join(question.lower().replace("$", "").split()).rstrip("?.")
+
+
+_EXAMPLE_KEYS = frozenset(_key(q) for q, _ in EXAMPLE_PROBLEMS)
+
+#: The plain format's student instruction: a small model meets "just the answer" more often
+#: than a ``\boxed{}`` (SmolLM2 boxed 4 of 48 answers), and its last number is read when it
+#: writes no marked answer.
+PLAIN_STUDENT_SUFFIX = "\nGive the final answer at the end, as: Answer: <answer>"
 
 
 @dataclass(frozen=True)
@@ -37,6 +98,15 @@ class MathOptions:
     rule): the teacher's own, often wrong. ``"solver"``: where the domain can compute the answer
     itself (today: soar-mini's questions), the computed one replaces the teacher's,
     so a teacher is judged only on which questions it poses (DESIGN.md suggests comparing both).
+    ``prompt``: ``"compact"`` (written for the character-level soar-mini, which sees it in front
+    of everything) or ``"paper"`` (the paper's App. B.1 content, for pretrained models).
+    ``format``: ``"tags"`` (the paper's ``<question>``/``<answer>\\boxed{}`` and a boxed student
+    answer) or ``"plain"`` (``Question:``/``Answer:`` lines, and the student's marked answer
+    or else its last number is judged: a format a 135M model can meet).
+    ``examples``: how many example problems (of :data:`EXAMPLE_PROBLEMS`, drawn per prompt)
+    the teacher prompt shows; 0 (the paper's choice) shows none.
+    ``open_turn``: start the teacher's turn with the format's opening (``<question>`` or
+    ``Question:``), so the model continues a problem instead of deciding whether to write one.
     """
 
     reward_correct: float = 1.2
@@ -47,6 +117,17 @@ class MathOptions:
     timeout: float = DEFAULT_TIMEOUT_S
     files: Mapping[str, Any] | None = None  # name -> path, or a table with a column mapping
     answers: str = "teacher"
+    prompt: str = "compact"
+    format: str = "tags"
+    open_turn: bool = False
+    examples: int = 0
+
+
+_CHOICES = {
+    "answers": ("teacher", "solver"),
+    "prompt": ("compact", "paper"),
+    "format": ("tags", "plain"),
+}
 
 
 @lru_cache(maxsize=8)
@@ -116,12 +197,20 @@ class MathDomain(Domain):
             ):
                 if key in values:
                     values[key] = float(values[key])
-            if "require_boxed" in values and not isinstance(values["require_boxed"], bool):
-                raise ValueError("require_boxed must be true or false")
-            if values.get("answers", "teacher") not in ("teacher", "solver"):
-                raise ValueError(
-                    f"answers must be 'teacher' or 'solver', got {values['answers']!r}"
-                )
+            if "examples" in values:
+                if isinstance(values["examples"], bool) or not isinstance(values["examples"], int):
+                    raise ValueError("examples must be a whole number")
+                if not 0 <= values["examples"] <= len(EXAMPLE_PROBLEMS):
+                    raise ValueError(f"examples must be 0-{len(EXAMPLE_PROBLEMS)}")
+            for key in ("require_boxed", "open_turn"):
+                if key in values and not isinstance(values[key], bool):
+                    raise ValueError(f"{key} must be true or false")
+            for key, allowed in _CHOICES.items():
+                if key in values and values[key] not in allowed:
+                    raise ValueError(
+                        f"{key} must be {' or '.join(repr(a) for a in allowed)}, "
+                        f"got {values[key]!r}"
+                    )
             if "files" in values and values["files"] is not None:
                 values["files"] = {
                     str(k): dict(v) if isinstance(v, Mapping) else str(v)
@@ -139,15 +228,38 @@ class MathDomain(Domain):
 
     # -- teacher ----------------------------------------------------------------------------
     def teacher_prompt(self, rng: random.Random) -> str:
-        return TEACHER_PROMPT
+        o = self.options
+        if o.format == "plain":
+            prompt = PLAIN_TEACHER_PROMPTS[o.prompt]
+        else:
+            prompt = PAPER_TEACHER_PROMPT if o.prompt == "paper" else TEACHER_PROMPT
+        if not o.examples:
+            return prompt
+        shown = rng.sample(EXAMPLE_PROBLEMS, o.examples)
+        if o.format == "plain":
+            lines = [f"Question: {q}\nAnswer: {a}" for q, a in shown]
+        else:
+            lines = [f"<question>{q}</question>\n<answer>\\boxed{{{a}}}</answer>" for q, a in shown]
+        word = "Example" if o.examples == 1 else "Examples"
+        return f"{prompt}\n\n{word} (write a different problem):\n" + "\n\n".join(lines)
+
+    def teacher_opening(self) -> str:
+        if not self.options.open_turn:
+            return ""
+        return "Question:" if self.options.format == "plain" else "<question>"
 
     def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
+        fields = plain_teacher_fields if self.options.format == "plain" else teacher_fields
         try:
-            question, answer = teacher_fields(text)
+            question, answer = fields(text)
         except ValueError as exc:
             raise ProblemRejected(str(exc)) from exc
         if len(question) > 4000:
             raise ProblemRejected("question too long")
+        if self.options.examples and _key(question) in _EXAMPLE_KEYS:
+            # the prompt asks for a *new* problem; a copied example teaches nothing new and
+            # would let the examples stand in for the teacher's own questions
+            raise ProblemRejected("copies an example")
         check = self.verifier.parseable(answer)
         if check.status == "timeout":
             raise ProblemRejected("answer timeout")
@@ -174,11 +286,15 @@ class MathDomain(Domain):
 
     # -- student ----------------------------------------------------------------------------
     def student_prompt(self, problem: Problem) -> str:
+        if self.options.format == "plain":
+            return problem.question + PLAIN_STUDENT_SUFFIX
         return STUDENT_PREFIX + problem.question + "\n"
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
         """Shaped reward (SOAR.md): boxed+correct / boxed, reference in text / boxed / none."""
         o = self.options
+        if o.format == "plain":
+            return self._verify_plain(problem, completion)
         try:
             boxed = final_boxed(completion)
             if boxed is None:
@@ -207,6 +323,37 @@ class MathDomain(Domain):
                     reason=f"boxed {why}; reference in text",
                 )
             return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"boxed {why}")
+        except Exception as exc:  # the contract: never raise on completion text
+            return Verdict(
+                correct=False,
+                reward=o.reward_unboxed,
+                reason=f"verifier error: {type(exc).__name__}",
+            )
+
+    def _verify_plain(self, problem: Problem, completion: str) -> Verdict:
+        """The plain format's rule: the marked answer (box, tag, "Answer: ...") is judged,
+        else the last number of the text. The shaping keeps the paper's order: right, a marked
+        wrong answer that mentions the reference, a marked wrong answer, nothing marked."""
+        o = self.options
+        try:
+            found = final_answer(completion)
+            if found is None:
+                number = last_number(completion)
+                if number is not None and self._compare(problem, number).equal:
+                    return Verdict(
+                        correct=True, reward=o.reward_correct, reason="correct (last number)"
+                    )
+                return Verdict(correct=False, reward=o.reward_unboxed, reason="no marked answer")
+            check = self._compare(problem, found[0])
+            if check.equal:
+                return Verdict(
+                    correct=True, reward=o.reward_correct, reason=f"correct ({found[1]})"
+                )
+            if _mentions(completion, problem.answer):
+                return Verdict(
+                    correct=False, reward=o.reward_mentioned, reason="wrong; reference in text"
+                )
+            return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"wrong ({found[1]})")
         except Exception as exc:  # the contract: never raise on completion text
             return Verdict(
                 correct=False,
@@ -292,6 +439,38 @@ class MathDomain(Domain):
         half = Problem(id="c-half", question="What is 1/2?", answer="\\frac{1}{2}", domain="math")
         poly = Problem(id="c-poly", question="Expand (x+1)^2.", answer="x^2+2x+1", domain="math")
         roots = Problem(id="c-roots", question="Solve x^2=4.", answer="-2, 2", domain="math")
+        if self.options.format == "plain":
+            return ConformanceCases(
+                valid_teacher_outputs=[
+                    "Question: What is 2+3?\nAnswer: 5",
+                    "**Question:** Solve 2x=1.\n**Answer:** $x = \\frac{1}{2}$.",
+                    "Sure! Question: Expand (x+1)^2. Answer: x^2+2x+1\nThat is all.",
+                ],
+                malformed_teacher_outputs=[
+                    "What is 2+3? It is 5.",
+                    "Question: What is 2+3?",
+                    "Question: What is 2+3?\nAnswer:\n",
+                    "Question:\nAnswer: 5",
+                    "Answer: 5\nQuestion: What is 2+3?",
+                    "Question: Q?\nAnswer: \\frac{1}{",
+                ],
+                right=[
+                    (half, "so Answer: 0.5"),
+                    (half, "The answer is $\\dfrac{1}{2}$."),
+                    (half, "I get 1/2"),
+                    (poly, "\\boxed{1 + 2x + x^2}"),
+                    (roots, "Answer: 2, -2"),
+                ],
+                wrong=[
+                    (half, "Answer: 2"),
+                    (half, "I get 3"),
+                    (half, "no idea"),
+                    (poly, "Answer: x^2+1"),
+                    (roots, "Answer: 2"),
+                    (half, "Answer: 9^{9^{9^{9}}}"),
+                    (half, "Answer: __import__('os').system('true')"),
+                ],
+            )
         return ConformanceCases(
             valid_teacher_outputs=[
                 "<question>What is 2+3?</question><answer>\\boxed{5}</answer>",

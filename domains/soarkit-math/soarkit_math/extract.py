@@ -168,6 +168,73 @@ def teacher_fields(text: str) -> tuple[str, str]:
     return question, answer
 
 
+_LAST_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:/\d+)?")
+
+
+def last_number(text: str) -> str | None:
+    """The last number written in ``text`` (``-3``, ``2.5``, ``3/4``), or None: the plain
+    format's answer when a completion marks none (small models often just say the number)."""
+    found = _LAST_NUMBER.findall(text[-2000:])
+    return found[-1] if found else None
+
+
+def _label(low: str, label: str, start: int = 0) -> int:
+    """Index just past ``label`` (``question:``) at a word start in ``low``, or -1."""
+    k = low.find(label, start)
+    while k > 0 and low[k - 1].isalnum():
+        k = low.find(label, k + 1)
+    return -1 if k < 0 else k + len(label)
+
+
+_PLACEHOLDER = re.compile(r"^\s*(?:the |a |your )?(?:new )?(?:problem|question)\b")
+_ANSWER_LEAD = re.compile(r"^\s*(?:the )?(?:final )?answer\s*(?:is|:)?\s*:?\s*", re.IGNORECASE)
+
+
+def plain_teacher_fields(text: str) -> tuple[str, str]:
+    """The plain format's question and answer: ``Question: ...`` then ``Answer: ...`` (the
+    answer is the first text after the label, to the end of its line), or ValueError(short
+    reason).
+
+    Markdown emphasis around the labels (``**Question:**``) is dropped, a boxed answer is
+    unwrapped, and of ``2 + 3 = 5`` only the value after the last ``=`` is kept: small models
+    restate the sum in the answer line, and the reference must be the value. The answer must
+    hold a digit and be at most 60 characters.
+    """
+    if len(text) > MAX_TEACHER_CHARS:
+        raise ValueError("output too long")
+    text = text.replace("**", "")
+    low = text.lower()
+    qs = _label(low, "question:")
+    if qs < 0:
+        raise ValueError("missing Question:")
+    as_ = _label(low, "answer:", qs)
+    if as_ < 0:
+        raise ValueError("missing Answer:")
+    question = text[qs : as_ - len("answer:")].strip()
+    if not question:
+        raise ValueError("empty question")
+    if len(_PLACEHOLDER.sub("", question.lower()).strip(" :*.\n")) < 8:
+        # "Question: the problem": the prompt's structure echoed, not a problem
+        raise ValueError("placeholder question")
+    if "question:" in question.lower():
+        raise ValueError("two questions")
+    # the rest of the label's line, or the next line with text ("Answer:\n15")
+    line = text[as_:].strip().split("\n", 1)[0].strip()
+    boxed = last_boxed(line)
+    answer = boxed.content if boxed is not None else line
+    answer = _ANSWER_LEAD.sub("", answer)  # "Answer: The final answer is 54"
+    if "=" in answer:
+        answer = answer.rsplit("=", 1)[1]
+    answer = answer.strip().strip("$").strip().rstrip(".").strip().strip("$").strip()
+    if not answer:
+        raise ValueError("empty answer")
+    if not any(c.isdigit() for c in answer) or len(answer) > 60:
+        # "Yes", "Round numbers to the nearest integer": the lenient format asks for a number
+        # or short expression, and prose parses as a product of symbols
+        raise ValueError("answer not a number or short expression")
+    return question, answer
+
+
 #: Most boxes joined into one answer, and the longest text between two joined boxes.
 MAX_JOINED_BOXES = 20
 _MAX_BETWEEN = 80

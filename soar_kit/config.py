@@ -249,6 +249,16 @@ def resolve_config_path(value: Path) -> tuple[Path, str | None]:
     )
 
 
+def presets_for(model: str) -> list[str]:
+    """The shipped presets written for ``model`` (their ``model.name``), to point a run at."""
+    out = []
+    for name in preset_names():
+        data = tomllib.loads((PRESETS / f"{name}.toml").read_text(encoding="utf-8"))
+        if str(data.get("model", {}).get("name", "")).lower() == model.lower():
+            out.append(name)
+    return out
+
+
 def preset_note(path: Path) -> str:
     """The first comment line of a preset file (what it is), without the ``# preset:``."""
     first = path.read_text(encoding="utf-8").splitlines()[0]

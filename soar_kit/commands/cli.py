@@ -266,15 +266,17 @@ def build_config(config_file: Path | None, overrides: tuple[str, ...], **typed: 
 def config_origin(config_file: Path | None, model: str) -> tuple[str, bool]:
     """The run's first line: where its settings come from; True when they are a warning
     (soar-mini's toy defaults applied to another model)."""
-    from soar_kit.config import RunConfig, preset_note, resolve_config_path
+    from soar_kit.config import RunConfig, preset_note, presets_for, resolve_config_path
 
     if config_file is None:
         if model != "soar-mini":
             student = RunConfig().student.rl  # the numbers said are the defaults, not a copy
+            own = presets_for(model)
+            hint = f"use --config {own[0]} (written for it)" if own else "use a --config"
             return (
                 f"config: built-in defaults, sized for soar-mini on a 2-core CPU (student lr "
                 f"{student.lr:g}, {student.sampling.max_new_tokens} new tokens), applied to "
-                f"model '{model}'; for the paper's values use --config paper-llama-3b",
+                f"model '{model}'; {hint}, or --config paper-llama-3b for the paper's values",
                 True,
             )
         return "config: built-in defaults (sized for soar-mini on a 2-core CPU)", False

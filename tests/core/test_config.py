@@ -139,6 +139,8 @@ def test_the_paper_preset_carries_table_3_and_names_itself(tmp_path, monkeypatch
     # a real model on the toy defaults is said, never silent; soar-mini on them is normal
     line, warn = config_origin(None, "smollm2-135m")
     assert warn and "sized for soar-mini" in line and "smollm2-135m" in line
+    assert "use --config smollm2-cpu" in line  # the preset written for that model
+    assert "use a --config" in config_origin(None, "my/model")[0]
     assert config_origin(None, "soar-mini")[1] is False
     # an existing file of the same name wins over the preset; a missing one names the presets
     monkeypatch.chdir(tmp_path)
@@ -147,3 +149,25 @@ def test_the_paper_preset_carries_table_3_and_names_itself(tmp_path, monkeypatch
     assert build_config(Path("paper-llama-3b.toml"), ()).meta.n == 3
     with pytest.raises(ConfigError, match=r"nope.toml does not exist \(shipped presets: .*paper"):
         build_config(Path("nope.toml"), ())
+
+
+def test_the_smollm2_preset_loads_and_names_itself():
+    from pathlib import Path
+
+    from soar_kit.commands.cli import build_config, config_origin
+
+    c = build_config(Path("smollm2-cpu"), ())
+    assert c.model.name == "smollm2-135m"
+    assert c.domain.options == {
+        "format": "plain",
+        "prompt": "paper",
+        "open_turn": True,
+        "examples": 3,
+    }
+    assert (c.student.rl.lr, c.teacher.rl.lr, c.teacher.rl.sampling.temperature) == (
+        1e-5,
+        1e-5,
+        0.7,
+    )
+    line, warn = config_origin(Path("smollm2-cpu"), c.model.name)
+    assert line.startswith("config: preset smollm2-cpu (SmolLM2-135M-Instruct") and not warn

@@ -1,6 +1,8 @@
-"""``soarkit bench soar-mini``: the paper's Table 4 comparison, end to end, on a CPU.
+"""``soarkit bench``: the paper's Table 4 comparison, end to end, for any model and domain.
 
-On one hard set (fail@k of the base soar-mini, mined once), for each seed:
+``soarkit bench run --config smollm2-cpu --domain math`` compares on the configured model and
+problem set; ``soarkit bench soar-mini`` is the preset of it sized for soar-mini on a CPU.
+On one hard set (fail@k of the base model, mined once), for each seed:
 
 * ``base``         the base student;
 * ``hard-only``    RL directly on the hard train part (the baseline to beat);
@@ -39,7 +41,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from soar_kit.components import domain_for, load_run_policy, resolve_components
-from soar_kit.config import RunConfig, derive_seed, load_config
+from soar_kit.config import RunConfig, derive_seed, load_config, resolve_config_path
 from soar_kit.contracts.backend import SamplingParams
 from soar_kit.contracts.records import Problem
 from soar_kit.diversity import diversity
@@ -84,7 +86,8 @@ class BenchSize:
     # 20 constant steps gave grounded rewards up to 0.09 but promotions in 1 seed of 2, 30 in
     # all 4 (docs/results.md)
     schedule: str = "constant"
-    teacher_lr: float = 1e-4  # the paper's 1e-5 is for a 3B model; soar-mini has 0.44M weights
+    # the paper's 1e-5 is for a 3B model; soar-mini has 0.44M weights. None: the config's own
+    teacher_lr: float | None = 1e-4
     hard_candidates: int = 64
     k: int = 32
     questions: int = 64  # questions sampled from each teacher for the *-T methods
@@ -110,10 +113,41 @@ class BenchSize:
         )
 
 
+def size_with(size: BenchSize, items: Sequence[str]) -> BenchSize:
+    """``size`` with ``KEY=VALUE`` items (``inner_steps=4``) replaced; errors name the key."""
+    from dataclasses import fields, replace
+
+    kinds = {f.name: f.type for f in fields(BenchSize)}
+    values: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in kinds:
+            raise ConfigError(
+                f"--size {item!r}: expected KEY=VALUE with KEY one of {', '.join(kinds)}"
+            )
+        try:
+            if key == "schedule":
+                values[key] = raw
+            elif key == "teacher_lr":
+                values[key] = None if raw.lower() in ("none", "config") else float(raw)
+            else:
+                values[key] = int(raw)
+        except ValueError:
+            raise ConfigError(f"--size {key}: not a number: {raw!r}") from None
+    return replace(size, **values)
+
+
 def _config(
-    domain: str, size: BenchSize, seed: int, sets: Sequence[str] = (), **fields: Any
+    domain: str,
+    size: BenchSize,
+    seed: int,
+    sets: Sequence[str] = (),
+    config_file: Path | None = None,
+    **fields: Any,
 ) -> RunConfig:
-    """The run config of one bench run: the bench's sizes, then ``sets`` (``KEY=VALUE``) win."""
+    """The run config of one bench run: ``config_file`` (a file or preset: model, prompts,
+    lr), then the bench's sizes, then ``sets`` (``KEY=VALUE``) win."""
     overrides = {
         "domain.name": domain,
         "seed": seed,
@@ -125,12 +159,15 @@ def _config(
         "meta.qr_samples": size.qr_samples,
         "student.rl.steps": size.inner_steps,
         "student.rl.schedule": size.schedule,
-        "teacher.rl.lr": size.teacher_lr,
         "hardset.k": size.k,
         "hardset.size": size.hard_candidates,
         **fields,
     }
-    return load_config(None, list(sets), base=overrides)
+    if size.teacher_lr is not None:
+        overrides["teacher.rl.lr"] = size.teacher_lr
+    if config_file is not None:
+        config_file, _ = resolve_config_path(config_file)
+    return load_config(config_file, list(sets), base=overrides)
 
 
 def machine_info() -> dict[str, Any]:
@@ -161,18 +198,22 @@ def bench_soar_mini(
     console: Console | None = None,
     sets: Sequence[str] = (),
     jobs: int = 1,
+    config_file: Path | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the comparison; ``sets`` are ``KEY=VALUE`` config overrides applied to
-    every run (e.g. ``domain.options.answers=solver``), recorded in the result. ``jobs > 1``
+    every run (e.g. ``domain.options.answers=solver``), recorded in the result, over
+    ``config_file`` (a run configuration or preset, default soar-mini's built-ins). ``jobs > 1``
     runs that many seeds at once in separate processes (one torch thread each): the seeds
     share nothing but the hard set, so on 2 cores 2 jobs nearly halve the wall time."""
 
     size = size or BenchSize()
     console = console or Console()
     out_dir.mkdir(parents=True, exist_ok=True)
-    spent = _check_manifest(out_dir, domain, size, sets)
+    spent = _check_manifest(out_dir, domain, size, sets, config_file)
     t_start = time.perf_counter()
-    ctx = _SeedContext(out_dir, domain, size, sets, console)  # mines the hard set if needed
+    ctx = _SeedContext(
+        out_dir, domain, size, sets, console, config_file
+    )  # mines the hard set if needed
 
     todo = [s for s in range(size.seeds) if not (out_dir / f"seed-{s}.json").exists()]
     with make_progress(console) as progress:
@@ -191,7 +232,9 @@ def bench_soar_mini(
                 max_workers=workers, mp_context=multiprocessing.get_context("spawn")
             ) as pool:
                 futures = [
-                    pool.submit(_seed_worker, out_dir, domain, size, tuple(sets), s, threads)
+                    pool.submit(
+                        _seed_worker, out_dir, domain, size, tuple(sets), s, threads, config_file
+                    )
                     for s in todo
                 ]
                 for future in as_completed(futures):
@@ -205,7 +248,9 @@ def bench_soar_mini(
                 progress.advance(task)
     per_seed = [json.loads((out_dir / f"seed-{s}.json").read_text()) for s in range(size.seeds)]
 
-    summary = _aggregate(per_seed, size, ctx.hard, domain, sets)
+    summary = _aggregate(per_seed, size, ctx.hard, domain, sets, model=ctx.config.model.name)
+    if config_file is not None:
+        summary["config"] = str(config_file)
     elapsed = time.perf_counter() - t_start
     # every invocation's time, so a bench finished by a resume reports what it cost in all
     summary["wall_seconds"] = round(spent + elapsed, 1)
@@ -220,12 +265,22 @@ def bench_soar_mini(
     return summary
 
 
-def _check_manifest(out_dir: Path, domain: str, size: BenchSize, sets: Sequence[str]) -> float:
+def _check_manifest(
+    out_dir: Path,
+    domain: str,
+    size: BenchSize,
+    sets: Sequence[str],
+    config_file: Path | None = None,
+) -> float:
     """A folder holds one comparison: resuming it with other sizes or overrides would mix
     seeds of two different benches in one table, so that is refused, naming the difference.
     Returns the seconds earlier invocations spent on it (a resumed bench reports the total)."""
     manifest = out_dir / "bench.json"
     want: dict[str, Any] = {"domain": domain, "size": asdict(size), "overrides": list(sets)}
+    if config_file is not None:
+        # the file's content, not its name: an edited preset is another bench
+        path, _ = resolve_config_path(config_file)
+        want["config"] = {"name": str(config_file), "text": path.read_text(encoding="utf-8")}
     spent = 0.0
     if manifest.exists():
         have = json.loads(manifest.read_text())
@@ -233,7 +288,8 @@ def _check_manifest(out_dir: Path, domain: str, size: BenchSize, sets: Sequence[
         # a resumed bench may ask for more seeds; everything else must match
         have.get("size", {}).pop("seeds", None)
         same = {**want, "size": {k: v for k, v in want["size"].items() if k != "seeds"}}
-        diff = [k for k in same if have.get(k) != same[k]]
+        keys = [*same, *(k for k in have if k not in same and k != "seconds")]
+        diff = [k for k in keys if have.get(k) != same.get(k)]
         if diff:
             raise ConfigError(
                 f"{out_dir}: holds a bench with other {', '.join(diff)} ({manifest}); "
@@ -263,11 +319,17 @@ class _SeedContext:
     base_state: dict[str, Any]  # set when ``base`` loads
 
     def __init__(
-        self, out_dir: Path, domain: str, size: BenchSize, sets: Sequence[str], console: Console
+        self,
+        out_dir: Path,
+        domain: str,
+        size: BenchSize,
+        sets: Sequence[str],
+        console: Console,
+        config_file: Path | None = None,
     ) -> None:
         self.out_dir, self.domain, self.size, self.sets = out_dir, domain, size, list(sets)
-        self.console = console
-        self.config = config = _config(domain, size, 0, sets)
+        self.console, self.config_file = console, config_file
+        self.config = config = _config(domain, size, 0, sets, config_file)
         self.parts = parts = resolve_components(config)
         self.hard_path = out_dir / "hardset.jsonl"
         if self.hard_path.exists():
@@ -337,7 +399,13 @@ class _SeedContext:
 
 
 def _seed_worker(
-    out_dir: Path, domain: str, size: BenchSize, sets: tuple[str, ...], seed: int, threads: int
+    out_dir: Path,
+    domain: str,
+    size: BenchSize,
+    sets: tuple[str, ...],
+    seed: int,
+    threads: int,
+    config_file: Path | None = None,
 ) -> None:
     """One seed in a spawned process; its console output goes to a log file in the out folder."""
     import torch
@@ -346,7 +414,7 @@ def _seed_worker(
     log = out_dir / f"seed-{seed}.log"
     with log.open("a", encoding="utf-8") as fh:
         console = Console(file=fh, width=120, force_terminal=False)
-        _run_seed(_SeedContext(out_dir, domain, size, sets, console), seed)
+        _run_seed(_SeedContext(out_dir, domain, size, sets, console, config_file), seed)
 
 
 def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
@@ -364,6 +432,7 @@ def _run_seed(ctx: _SeedContext, s: int) -> dict[str, Any]:
             size,
             s,
             ctx.sets,
+            ctx.config_file,
             **{
                 "meta.reward": reward,
                 "hardset.path": str(ctx.hard_path),
@@ -452,6 +521,7 @@ def _aggregate(
     hard: HardSet,
     domain: str,
     sets: Sequence[str] = (),
+    model: str = "soar-mini",
 ) -> dict[str, Any]:
     methods: dict[str, Any] = {}
     for method in METHODS:
@@ -481,7 +551,7 @@ def _aggregate(
     }
     return {
         "domain": domain,
-        "model": "soar-mini",
+        "model": model,
         "size": asdict(size),
         "overrides": list(sets),
         "hard_train": len(hard.train),
@@ -496,10 +566,15 @@ def _aggregate(
     }
 
 
+def _model(summary: dict[str, Any]) -> str:
+    return str(summary.get("model", "soar-mini"))
+
+
 def results_table(summary: dict[str, Any]) -> Table:
     ks = [f"pass@{k}" for k in KS if k <= summary["size"]["samples"]]
     table = Table(
-        title=f"soar-mini on {summary['domain']}: pass@k on {summary['hard_test']} hard test "
+        title=f"{_model(summary)} on {summary['domain']}: pass@k on {summary['hard_test']} "
+        "hard test "
         f"problems, mean ± std over {summary['size']['seeds']} seed(s)",
         title_justify="left",
     )
@@ -528,7 +603,8 @@ def results_markdown(summary: dict[str, Any]) -> str:
     ks = [f"pass@{k}" for k in KS if k <= summary["size"]["samples"]]
     m = summary.get("machine", {})
     lines = [
-        f"soar-mini on {summary['domain']}: pass@k on {summary['hard_test']} hard test problems "
+        f"{_model(summary)} on {summary['domain']}: pass@k on {summary['hard_test']} hard test "
+        "problems "
         f"({summary['hard_train']} hard train), mean ± std over {summary['size']['seeds']} "
         f"seed(s). Wall time {summary.get('wall_seconds', 0) / 60:.1f} min on {m.get('cpu', '?')} "
         f"({m.get('cores', '?')} cores, torch {m.get('torch', '?')}, "
@@ -651,7 +727,7 @@ def _plot(summary: dict[str, Any], path: Path) -> None:
     ax.set(
         xlabel="k",
         ylabel="pass@k on hard test",
-        title=f"soar-mini ({summary['domain']}): SOAR comparison",
+        title=f"{_model(summary)} ({summary['domain']}): SOAR comparison",
     )
     ax.legend(fontsize=8)
     if traces:

@@ -557,6 +557,72 @@ def bench_soar_mini_cmd(
     )
 
 
+@bench_group.command("run")
+@click.option("--domain", "domain_name", default="math", show_default=True)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A run configuration or a shipped preset (e.g. smollm2-cpu): model, prompts, lr.",
+)
+@click.option("--model", help="Model source or folder (sets model.name over the config).")
+@click.option("--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes.")
+@click.option("--seeds", type=int, help="Seeds (default 4; 1 with --quick).")
+@click.option(
+    "--size",
+    "size_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A bench size (inner_steps, outer_steps, g, n, questions, train_steps, samples, k, "
+    "hard_candidates, teacher_lr=config, ...); repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Result folder (resumable: finished seeds and runs are reused).",
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config override.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Seeds run at once.")
+def bench_run_cmd(
+    domain_name: str,
+    config_file: Path | None,
+    model: str | None,
+    quick: bool,
+    seeds: int | None,
+    size_items: tuple[str, ...],
+    out: Path,
+    overrides: tuple[str, ...],
+    jobs: int | None,
+) -> None:
+    """The seven methods on any model, domain and problem set (the config's hard set).
+
+    The bench's sizes win over the config's meta and RL step counts; the config's teacher lr is
+    kept (soar-mini's bench sets its own). Writes OUT/result.json, .md, .png and OUT/runs.
+    """
+    from dataclasses import replace
+
+    from soar_kit.commands.bench import BenchSize, bench_soar_mini, size_with
+
+    size = BenchSize.quick() if quick else BenchSize()
+    size = size_with(replace(size, teacher_lr=None), size_items)
+    if seeds is not None:
+        size = replace(size, seeds=seeds)
+    get_manager().domain(domain_name)
+    sets = ((f"model.name={model}",) if model else ()) + overrides
+    line, warn = config_origin(config_file, model or build_config(config_file, ()).model.name)
+    console.print(f"[yellow]{escape(line)}[/]" if warn else escape(line))
+    bench_soar_mini(
+        out,
+        domain=domain_name,
+        size=size,
+        console=console,
+        sets=sets,
+        jobs=jobs or os.cpu_count() or 1,
+        config_file=config_file,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry: load plugin commands, then run click."""
     manager = get_manager()

@@ -290,7 +290,11 @@ def test_format_and_prompt_options_are_checked(domain: MathDomain) -> None:
 
 def test_plain_format_rejects_the_prompts_echo(domain: MathDomain) -> None:
     plain = domain.with_options({"format": "plain"})
-    for text in ("Question: The problem\nAnswer: 28", "Question: the problem: *\nAnswer: 3"):
+    for text in (
+        "Question: The problem\nAnswer: 28",
+        "Question: the problem: *\nAnswer: 3",
+        "Question: The answer\nAnswer: 3",
+    ):
         with pytest.raises(ProblemRejected) as info:
             plain.parse_teacher_output(text, problem_id="t")
         assert info.value.reason == "placeholder question"
@@ -303,5 +307,15 @@ def test_plain_format_rejects_the_prompts_echo(domain: MathDomain) -> None:
     with pytest.raises(ProblemRejected) as info:
         examples.parse_teacher_output("Question: what is 15%  of 80\nAnswer: 12", problem_id="t")
     assert info.value.reason == "copies an example"
+    with pytest.raises(ProblemRejected) as info:
+        examples.parse_teacher_output(
+            "Question: What is the remainder when 47 is divided by 5 using division?\nAnswer: 2",
+            problem_id="t",
+        )
+    assert info.value.reason == "copies an example"
+    own = examples.parse_teacher_output(
+        "Question: What is the remainder when 47 is divided by 9?\nAnswer: 2", problem_id="t"
+    )
+    assert own.answer == "2"  # the teacher's own (wrong) answer stands: the paper's rule
     shown = examples.teacher_prompt(random.Random(0))
     assert shown.count("Question:") == 3 and "write a different problem" in shown

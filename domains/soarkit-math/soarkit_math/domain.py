@@ -79,7 +79,15 @@ def _key(question: str) -> str:
     return " ".join(question.lower().replace("$", "").split()).rstrip("?.")
 
 
-_EXAMPLE_KEYS = frozenset(_key(q) for q, _ in EXAMPLE_PROBLEMS)
+_EXAMPLE_KEYS = tuple(_key(q) for q, _ in EXAMPLE_PROBLEMS)
+
+
+def _copies_example(question: str) -> bool:
+    """An example verbatim, or an example with text added after it ("What is 15% of 80 using
+    only division?"); a question that changes the example's numbers is the teacher's own."""
+    key = _key(question)
+    return any(key == k or key.startswith(k + " ") for k in _EXAMPLE_KEYS)
+
 
 #: The plain format's student instruction: a small model meets "just the answer" more often
 #: than a ``\boxed{}`` (SmolLM2 boxed 4 of 48 answers), and its last number is read when it
@@ -256,7 +264,7 @@ class MathDomain(Domain):
             raise ProblemRejected(str(exc)) from exc
         if len(question) > 4000:
             raise ProblemRejected("question too long")
-        if self.options.examples and _key(question) in _EXAMPLE_KEYS:
+        if self.options.examples and _copies_example(question):
             # the prompt asks for a *new* problem; a copied example teaches nothing new and
             # would let the examples stand in for the teacher's own questions
             raise ProblemRejected("copies an example")

@@ -186,7 +186,7 @@ def _label(low: str, label: str, start: int = 0) -> int:
     return -1 if k < 0 else k + len(label)
 
 
-_PLACEHOLDER = re.compile(r"^\s*(?:the |a |your )?(?:new )?(?:problem|question)\b")
+_PLACEHOLDER = re.compile(r"^\s*(?:the |a |your )?(?:new |final )?(?:problem|question|answer)\b")
 _ANSWER_LEAD = re.compile(r"^\s*(?:the )?(?:final )?answer\s*(?:is|:)?\s*:?\s*", re.IGNORECASE)
 
 

@@ -27,6 +27,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], float]] = {
     "tags-compact-T1": ({"format": "tags", "prompt": "compact"}, 1.0),
     "tags-paper-T1": ({"format": "tags", "prompt": "paper"}, 1.0),
     "tags-paper-open-T1": ({"format": "tags", "prompt": "paper", "open_turn": True}, 1.0),
+    "tags-paper-open-ex5": (
+        {"format": "tags", "prompt": "paper", "open_turn": True, "examples": 5},
+        0.7,
+    ),
     "tags-paper-open-ex3": (
         {"format": "tags", "prompt": "paper", "open_turn": True, "examples": 3},
         0.7,
@@ -36,6 +40,11 @@ VARIANTS: dict[str, tuple[dict[str, Any], float]] = {
     "plain-ex1": ({"format": "plain", "prompt": "paper", "open_turn": True, "examples": 1}, 0.7),
     "plain-ex2": ({"format": "plain", "prompt": "paper", "open_turn": True, "examples": 2}, 0.7),
     "plain-ex3": ({"format": "plain", "prompt": "paper", "open_turn": True, "examples": 3}, 0.7),
+    "plain-ex5": ({"format": "plain", "prompt": "paper", "open_turn": True, "examples": 5}, 0.7),
+    "plain-ex3-T0.5": (
+        {"format": "plain", "prompt": "paper", "open_turn": True, "examples": 3},
+        0.5,
+    ),
 }
 
 
@@ -85,6 +94,18 @@ def measure(
                 "seconds": round(seconds, 1),
             }
         )
+    # how many accepted questions open like an example (its first 4 words): the examples'
+    # pull on what is posed, which an exact-copy check does not see
+    from soarkit_math.domain import EXAMPLE_PROBLEMS
+
+    openings = {" ".join(q.lower().split()[:4]) for q, _ in EXAMPLE_PROBLEMS}
+    for r in rows:
+        shown = r["options"].get("examples", 0)
+        r["opens_like_example"] = (
+            sum(" ".join(q.lower().split()[:4]) in openings for q in r["questions"])
+            if shown
+            else None
+        )
     # diversity at equal size: the first m accepted questions of each variant
     m = min((r["accepted"] for r in rows if r["accepted"] > 1), default=0)
     for r in rows:
@@ -102,17 +123,20 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         f"{meta['seconds']:.0f} s in all. Vendi: n-gram kernel over the accepted questions; "
         f"at m: over the first {rows[0]['m'] if rows else 0} accepted of each variant.",
         "",
-        "| variant | options | T | accepted | copies rejected | Vendi | Vendi at m | main rejections |",
-        "|---|---|---|---|---|---|---|---|",
+        "| variant | options | T | accepted | copies rejected | accepted opening like an example "
+        "| Vendi | Vendi at m | main rejections |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         opts = ", ".join(f"{k}={v}" for k, v in r["options"].items())
         rej = ", ".join(f"{k} ({v})" for k, v in list(r["rejections"].items())[:3])
         vendi = "-" if r["vendi"] is None else f"{r['vendi']:.2f}"
         at_m = "-" if r["vendi_at_m"] is None else f"{r['vendi_at_m']:.2f}"
+        opens = "-" if r["opens_like_example"] is None else str(r["opens_like_example"])
         lines.append(
             f"| {r['variant']} | {opts} | {r['temperature']:g} | {r['accepted']}/{r['samples']} "
-            f"({100 * r['acceptance']:.0f} %) | {r['copies_rejected']} | {vendi} | {at_m} | "
+            f"({100 * r['acceptance']:.0f} %) | {r['copies_rejected']} | {opens} | {vendi} | "
+            f"{at_m} | "
             f"{rej} |"
         )
     return "\n".join(lines) + "\n"
@@ -127,6 +151,7 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--suffix", default="", help="results file name suffix (a second table)")
     args = ap.parse_args()
 
     import torch
@@ -154,10 +179,10 @@ def main() -> None:
     print(text)
     if not args.no_write:
         out = Path(__file__).parent / "results"
-        (out / "teacher_acceptance.json").write_text(
+        (out / f"teacher_acceptance{args.suffix}.json").write_text(
             json.dumps({"meta": meta, "machine": info, "rows": rows}, indent=1) + "\n"
         )
-        (out / "teacher_acceptance.md").write_text(text)
+        (out / f"teacher_acceptance{args.suffix}.md").write_text(text)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def test_bad_config_is_one_line_naming_the_file(tmp_path):
 def test_a_config_that_is_neither_a_file_nor_a_preset_is_one_line():
     out = soarkit("run", "--domain", "math", "--config", "paper-llama-3")
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
-    assert "paper-llama-3 does not exist (shipped presets: paper-llama-3b)" in out.stderr
+    assert "paper-llama-3 does not exist (shipped presets: paper-llama-3b, smollm2-cpu)" in out.stderr
 
 
 def test_verify_needs_usable_input():

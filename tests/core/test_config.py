@@ -162,7 +162,7 @@ def test_the_smollm2_preset_loads_and_names_itself():
         "format": "plain",
         "prompt": "paper",
         "open_turn": True,
-        "examples": 3,
+        "examples": 5,
     }
     assert (c.student.rl.lr, c.teacher.rl.lr, c.teacher.rl.sampling.temperature) == (
         1e-5,

@@ -299,75 +299,68 @@ class MathDomain(Domain):
         return STUDENT_PREFIX + problem.question + "\n"
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
-        """Shaped reward (SOAR.md): boxed+correct / boxed, reference in text / boxed / none."""
-        o = self.options
-        if o.format == "plain":
-            return self._verify_plain(problem, completion)
+        """Shaped reward (SOAR.md), by the format's rule; never raises on completion text."""
+        rule = self._verify_plain if self.options.format == "plain" else self._verify_tags
         try:
-            boxed = final_boxed(completion)
-            if boxed is None:
-                if not o.require_boxed:
-                    found = final_answer(completion)
-                    if found is not None:
-                        check = self._compare(problem, found[0])
-                        if check.equal:
-                            return Verdict(
-                                correct=True,
-                                reward=o.reward_correct,
-                                reason=f"correct ({found[1]}, not boxed)",
-                            )
-                return Verdict(correct=False, reward=o.reward_unboxed, reason="nothing boxed")
-            check = self._compare(problem, boxed.content)
-            if check.equal:
-                return Verdict(correct=True, reward=o.reward_correct, reason="correct")
-            outside = completion[: boxed.start] + " " + completion[boxed.end :]
-            why = check.status if check.status != "different" else "wrong"
-            if check.detail:
-                why += f": {check.detail}"
-            if _mentions(outside, problem.answer):
-                return Verdict(
-                    correct=False,
-                    reward=o.reward_mentioned,
-                    reason=f"boxed {why}; reference in text",
-                )
-            return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"boxed {why}")
+            return rule(problem, completion)
         except Exception as exc:  # the contract: never raise on completion text
             return Verdict(
                 correct=False,
-                reward=o.reward_unboxed,
+                reward=self.options.reward_unboxed,
                 reason=f"verifier error: {type(exc).__name__}",
             )
+
+    def _verify_tags(self, problem: Problem, completion: str) -> Verdict:
+        """The paper's rule: boxed+correct / boxed, reference in text / boxed / none."""
+        o = self.options
+        boxed = final_boxed(completion)
+        if boxed is None:
+            if not o.require_boxed:
+                found = final_answer(completion)
+                if found is not None:
+                    check = self._compare(problem, found[0])
+                    if check.equal:
+                        return Verdict(
+                            correct=True,
+                            reward=o.reward_correct,
+                            reason=f"correct ({found[1]}, not boxed)",
+                        )
+            return Verdict(correct=False, reward=o.reward_unboxed, reason="nothing boxed")
+        check = self._compare(problem, boxed.content)
+        if check.equal:
+            return Verdict(correct=True, reward=o.reward_correct, reason="correct")
+        outside = completion[: boxed.start] + " " + completion[boxed.end :]
+        why = check.status if check.status != "different" else "wrong"
+        if check.detail:
+            why += f": {check.detail}"
+        if _mentions(outside, problem.answer):
+            return Verdict(
+                correct=False,
+                reward=o.reward_mentioned,
+                reason=f"boxed {why}; reference in text",
+            )
+        return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"boxed {why}")
 
     def _verify_plain(self, problem: Problem, completion: str) -> Verdict:
         """The plain format's rule: the marked answer (box, tag, "Answer: ...") is judged,
         else the last number of the text. The shaping keeps the paper's order: right, a marked
         wrong answer that mentions the reference, a marked wrong answer, nothing marked."""
         o = self.options
-        try:
-            found = final_answer(completion)
-            if found is None:
-                number = last_number(completion)
-                if number is not None and self._compare(problem, number).equal:
-                    return Verdict(
-                        correct=True, reward=o.reward_correct, reason="correct (last number)"
-                    )
-                return Verdict(correct=False, reward=o.reward_unboxed, reason="no marked answer")
-            check = self._compare(problem, found[0])
-            if check.equal:
+        found = final_answer(completion)
+        if found is None:
+            number = last_number(completion)
+            if number is not None and self._compare(problem, number).equal:
                 return Verdict(
-                    correct=True, reward=o.reward_correct, reason=f"correct ({found[1]})"
+                    correct=True, reward=o.reward_correct, reason="correct (last number)"
                 )
-            if _mentions(completion, problem.answer):
-                return Verdict(
-                    correct=False, reward=o.reward_mentioned, reason="wrong; reference in text"
-                )
-            return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"wrong ({found[1]})")
-        except Exception as exc:  # the contract: never raise on completion text
+            return Verdict(correct=False, reward=o.reward_unboxed, reason="no marked answer")
+        if self._compare(problem, found[0]).equal:
+            return Verdict(correct=True, reward=o.reward_correct, reason=f"correct ({found[1]})")
+        if _mentions(completion, problem.answer):
             return Verdict(
-                correct=False,
-                reward=o.reward_unboxed,
-                reason=f"verifier error: {type(exc).__name__}",
+                correct=False, reward=o.reward_mentioned, reason="wrong; reference in text"
             )
+        return Verdict(correct=False, reward=o.reward_boxed_wrong, reason=f"wrong ({found[1]})")
 
     def _compare(self, problem: Problem, pred: str) -> Check:
         """The verifier's comparison, except for soar-mini's answers: an *ordered* list.

@@ -503,30 +503,84 @@ def bench_group() -> None:
     """Benchmarks that reproduce the paper's comparisons."""
 
 
+def bench_options(out: Path | None) -> Any:
+    """Options shared by the bench commands; ``out`` is the default folder (None: required)."""
+
+    def wrap(fn: Any) -> Any:
+        for option in reversed(
+            [
+                click.option("--domain", "domain_name", default="math", show_default=True),
+                click.option(
+                    "--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes."
+                ),
+                click.option("--seeds", type=int, help="Seeds (default 4; 1 with --quick)."),
+                click.option(
+                    "--out",
+                    type=click.Path(file_okay=False, path_type=Path),
+                    default=out,
+                    required=out is None,
+                    show_default=out is not None,
+                    help="Result folder (resumable: finished seeds and runs are reused).",
+                ),
+                click.option(
+                    "--set",
+                    "overrides",
+                    multiple=True,
+                    metavar="KEY=VALUE",
+                    help="Config override for every run, e.g. --set "
+                    "domain.options.answers=solver (repeatable).",
+                ),
+                click.option(
+                    "--jobs",
+                    type=click.IntRange(min=1),
+                    default=None,
+                    help="Seeds run at once, each in its own process (default: one per CPU core).",
+                ),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return wrap
+
+
+def _bench(
+    domain_name: str,
+    quick: bool,
+    seeds: int | None,
+    out: Path,
+    sets: tuple[str, ...],
+    jobs: int | None,
+    *,
+    config_file: Path | None = None,
+    size_items: tuple[str, ...] = (),
+    config_teacher_lr: bool = False,
+) -> None:
+    """Both bench commands: the sizes (quick, ``--size``, ``--seeds``), then the bench."""
+    from dataclasses import replace
+
+    from soar_kit.commands.bench import BenchSize, bench_soar_mini, size_with
+
+    size = BenchSize.quick() if quick else BenchSize()
+    if config_teacher_lr:
+        size = replace(size, teacher_lr=None)
+    size = size_with(size, size_items)
+    if seeds is not None:
+        size = replace(size, seeds=seeds)
+    get_manager().domain(domain_name)
+    bench_soar_mini(
+        out,
+        domain=domain_name,
+        size=size,
+        console=console,
+        sets=sets,
+        jobs=jobs or os.cpu_count() or 1,
+        config_file=config_file,
+    )
+
+
 @bench_group.command("soar-mini")
-@click.option("--domain", "domain_name", default="math", show_default=True)
-@click.option("--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes.")
-@click.option("--seeds", type=int, help="Seeds (default 4; 1 with --quick).")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("benchmarks/results/soar_mini"),
-    show_default=True,
-    help="Result folder (resumable: finished seeds and runs are reused).",
-)
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Config override for every run, e.g. --set domain.options.answers=solver (repeatable).",
-)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Seeds run at once, each in its own process (default: one per CPU core).",
-)
+@bench_options(Path("benchmarks/results/soar_mini"))
 def bench_soar_mini_cmd(
     domain_name: str,
     quick: bool,
@@ -539,26 +593,11 @@ def bench_soar_mini_cmd(
 
     Writes OUT/result.json, OUT/result.png and every run directory under OUT/runs.
     """
-    from dataclasses import replace
-
-    from soar_kit.commands.bench import BenchSize, bench_soar_mini
-
-    size = BenchSize.quick() if quick else BenchSize()
-    if seeds is not None:
-        size = replace(size, seeds=seeds)
-    get_manager().domain(domain_name)
-    bench_soar_mini(
-        out,
-        domain=domain_name,
-        size=size,
-        console=console,
-        sets=overrides,
-        jobs=jobs or os.cpu_count() or 1,
-    )
+    _bench(domain_name, quick, seeds, out, overrides, jobs)
 
 
 @bench_group.command("run")
-@click.option("--domain", "domain_name", default="math", show_default=True)
+@bench_options(None)
 @click.option(
     "--config",
     "config_file",
@@ -566,8 +605,6 @@ def bench_soar_mini_cmd(
     help="A run configuration or a shipped preset (e.g. smollm2-cpu): model, prompts, lr.",
 )
 @click.option("--model", help="Model source or folder (sets model.name over the config).")
-@click.option("--quick", is_flag=True, help="Tiny sizes: checks the machinery in minutes.")
-@click.option("--seeds", type=int, help="Seeds (default 4; 1 with --quick).")
 @click.option(
     "--size",
     "size_items",
@@ -576,50 +613,35 @@ def bench_soar_mini_cmd(
     help="A bench size (inner_steps, outer_steps, g, n, questions, train_steps, samples, k, "
     "hard_candidates, teacher_lr=config, ...); repeatable.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Result folder (resumable: finished seeds and runs are reused).",
-)
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Config override.")
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Seeds run at once.")
 def bench_run_cmd(
     domain_name: str,
-    config_file: Path | None,
-    model: str | None,
     quick: bool,
     seeds: int | None,
-    size_items: tuple[str, ...],
     out: Path,
     overrides: tuple[str, ...],
     jobs: int | None,
+    config_file: Path | None,
+    model: str | None,
+    size_items: tuple[str, ...],
 ) -> None:
     """The seven methods on any model, domain and problem set (the config's hard set).
 
     The bench's sizes win over the config's meta and RL step counts; the config's teacher lr is
     kept (soar-mini's bench sets its own). Writes OUT/result.json, .md, .png and OUT/runs.
     """
-    from dataclasses import replace
-
-    from soar_kit.commands.bench import BenchSize, bench_soar_mini, size_with
-
-    size = BenchSize.quick() if quick else BenchSize()
-    size = size_with(replace(size, teacher_lr=None), size_items)
-    if seeds is not None:
-        size = replace(size, seeds=seeds)
-    get_manager().domain(domain_name)
     sets = ((f"model.name={model}",) if model else ()) + overrides
     line, warn = config_origin(config_file, model or build_config(config_file, ()).model.name)
     console.print(f"[yellow]{escape(line)}[/]" if warn else escape(line))
-    bench_soar_mini(
+    _bench(
+        domain_name,
+        quick,
+        seeds,
         out,
-        domain=domain_name,
-        size=size,
-        console=console,
-        sets=sets,
-        jobs=jobs or os.cpu_count() or 1,
+        sets,
+        jobs,
         config_file=config_file,
+        size_items=size_items,
+        config_teacher_lr=True,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -236,30 +236,20 @@ class MathDomain(Domain):
 
     # -- teacher ----------------------------------------------------------------------------
     def teacher_prompt(self, rng: random.Random) -> str:
-        o = self.options
-        if o.format == "plain":
-            prompt = PLAIN_TEACHER_PROMPTS[o.prompt]
-        else:
-            prompt = PAPER_TEACHER_PROMPT if o.prompt == "paper" else TEACHER_PROMPT
+        o, fmt = self.options, self._format
+        prompt = fmt.teacher_prompts[o.prompt]
         if not o.examples:
             return prompt
-        shown = rng.sample(EXAMPLE_PROBLEMS, o.examples)
-        if o.format == "plain":
-            lines = [f"Question: {q}\nAnswer: {a}" for q, a in shown]
-        else:
-            lines = [f"<question>{q}</question>\n<answer>\\boxed{{{a}}}</answer>" for q, a in shown]
+        lines = [fmt.example(q, a) for q, a in rng.sample(EXAMPLE_PROBLEMS, o.examples)]
         word = "Example" if o.examples == 1 else "Examples"
         return f"{prompt}\n\n{word} (write a different problem):\n" + "\n\n".join(lines)
 
     def teacher_opening(self) -> str:
-        if not self.options.open_turn:
-            return ""
-        return "Question:" if self.options.format == "plain" else "<question>"
+        return self._format.opening if self.options.open_turn else ""
 
     def parse_teacher_output(self, text: str, *, problem_id: str) -> Problem:
-        fields = plain_teacher_fields if self.options.format == "plain" else teacher_fields
         try:
-            question, answer = fields(text)
+            question, answer = self._format.teacher_fields(text)
         except ValueError as exc:
             raise ProblemRejected(str(exc)) from exc
         if len(question) > 4000:
@@ -294,15 +284,12 @@ class MathDomain(Domain):
 
     # -- student ----------------------------------------------------------------------------
     def student_prompt(self, problem: Problem) -> str:
-        if self.options.format == "plain":
-            return problem.question + PLAIN_STUDENT_SUFFIX
-        return STUDENT_PREFIX + problem.question + "\n"
+        return self._format.student_prompt(problem.question)
 
     def verify(self, problem: Problem, completion: str) -> Verdict:
         """Shaped reward (SOAR.md), by the format's rule; never raises on completion text."""
-        rule = self._verify_plain if self.options.format == "plain" else self._verify_tags
         try:
-            return rule(problem, completion)
+            return self._format.rule(self, problem, completion)
         except Exception as exc:  # the contract: never raise on completion text
             return Verdict(
                 correct=False,
@@ -437,72 +424,11 @@ class MathDomain(Domain):
         return mini.mini_world()
 
     def conformance_cases(self) -> ConformanceCases:
-        half = Problem(id="c-half", question="What is 1/2?", answer="\\frac{1}{2}", domain="math")
-        poly = Problem(id="c-poly", question="Expand (x+1)^2.", answer="x^2+2x+1", domain="math")
-        roots = Problem(id="c-roots", question="Solve x^2=4.", answer="-2, 2", domain="math")
-        if self.options.format == "plain":
-            return ConformanceCases(
-                valid_teacher_outputs=[
-                    "Question: What is 2+3?\nAnswer: 5",
-                    "**Question:** Solve 2x=1.\n**Answer:** $x = \\frac{1}{2}$.",
-                    "Sure! Question: Expand (x+1)^2. Answer: x^2+2x+1\nThat is all.",
-                ],
-                malformed_teacher_outputs=[
-                    "What is 2+3? It is 5.",
-                    "Question: What is 2+3?",
-                    "Question: What is 2+3?\nAnswer:\n",
-                    "Question:\nAnswer: 5",
-                    "Answer: 5\nQuestion: What is 2+3?",
-                    "Question: Q?\nAnswer: \\frac{1}{",
-                ],
-                right=[
-                    (half, "so Answer: 0.5"),
-                    (half, "The answer is $\\dfrac{1}{2}$."),
-                    (half, "I get 1/2"),
-                    (poly, "\\boxed{1 + 2x + x^2}"),
-                    (roots, "Answer: 2, -2"),
-                ],
-                wrong=[
-                    (half, "Answer: 2"),
-                    (half, "I get 3"),
-                    (half, "no idea"),
-                    (poly, "Answer: x^2+1"),
-                    (roots, "Answer: 2"),
-                    (half, "Answer: 9^{9^{9^{9}}}"),
-                    (half, "Answer: __import__('os').system('true')"),
-                ],
-            )
-        return ConformanceCases(
-            valid_teacher_outputs=[
-                "<question>What is 2+3?</question><answer>\\boxed{5}</answer>",
-                "<question>Solve 2x=1.</question>\n<answer>\\frac{1}{2}</answer>",
-                "Here: <question>Expand (x+1)^2.</question> <answer>$x^2+2x+1$</answer>",
-            ],
-            malformed_teacher_outputs=[
-                "What is 2+3? The answer is 5.",
-                "<question>What is 2+3?</question>",
-                "<question>What is 2+3?</question><answer></answer>",
-                "<question></question><answer>5</answer>",
-                "<question>What is 2+3?</question><answer>\\boxed{5</answer>",
-                "<question>Q?</question><answer>\\frac{1}{</answer>",
-                "<answer>5</answer><question>What is 2+3?</question>",
-            ],
-            right=[
-                (half, "so \\boxed{0.5}"),
-                (half, "The answer is $\\boxed{\\dfrac{1}{2}}$."),
-                (poly, "\\boxed{(x+1)^2}"),
-                (poly, "\\boxed{1 + 2x + x^2}"),
-                (roots, "\\boxed{2, -2}"),
-            ],
-            wrong=[
-                (half, "\\boxed{2}"),
-                (half, "0.5"),
-                (poly, "\\boxed{x^2+1}"),
-                (roots, "\\boxed{2}"),
-                (half, "\\boxed{9^{9^{9^{9}}}}"),
-                (half, "\\boxed{__import__('os').system('true')}"),
-            ],
-        )
+        return self._format.cases()
+
+    @property
+    def _format(self) -> AnswerFormat:
+        return FORMATS[self.options.format]
 
 
 def _mini_set(level: int, seed: int, limit: int | None) -> list[Problem]:
@@ -512,3 +438,116 @@ def _mini_set(level: int, seed: int, limit: int | None) -> list[Problem]:
         p = mini.make_problem(level, rng)
         out.append(p.model_copy(update={"id": f"mini-l{level}-{i:05d}"}))  # chains can repeat
     return out
+
+
+def _case_problems() -> tuple[Problem, Problem, Problem]:
+    half = Problem(id="c-half", question="What is 1/2?", answer="\\frac{1}{2}", domain="math")
+    poly = Problem(id="c-poly", question="Expand (x+1)^2.", answer="x^2+2x+1", domain="math")
+    roots = Problem(id="c-roots", question="Solve x^2=4.", answer="-2, 2", domain="math")
+    return half, poly, roots
+
+
+def _tags_cases() -> ConformanceCases:
+    half, poly, roots = _case_problems()
+    return ConformanceCases(
+        valid_teacher_outputs=[
+            "<question>What is 2+3?</question><answer>\\boxed{5}</answer>",
+            "<question>Solve 2x=1.</question>\n<answer>\\frac{1}{2}</answer>",
+            "Here: <question>Expand (x+1)^2.</question> <answer>$x^2+2x+1$</answer>",
+        ],
+        malformed_teacher_outputs=[
+            "What is 2+3? The answer is 5.",
+            "<question>What is 2+3?</question>",
+            "<question>What is 2+3?</question><answer></answer>",
+            "<question></question><answer>5</answer>",
+            "<question>What is 2+3?</question><answer>\\boxed{5</answer>",
+            "<question>Q?</question><answer>\\frac{1}{</answer>",
+            "<answer>5</answer><question>What is 2+3?</question>",
+        ],
+        right=[
+            (half, "so \\boxed{0.5}"),
+            (half, "The answer is $\\boxed{\\dfrac{1}{2}}$."),
+            (poly, "\\boxed{(x+1)^2}"),
+            (poly, "\\boxed{1 + 2x + x^2}"),
+            (roots, "\\boxed{2, -2}"),
+        ],
+        wrong=[
+            (half, "\\boxed{2}"),
+            (half, "0.5"),
+            (poly, "\\boxed{x^2+1}"),
+            (roots, "\\boxed{2}"),
+            (half, "\\boxed{9^{9^{9^{9}}}}"),
+            (half, "\\boxed{__import__('os').system('true')}"),
+        ],
+    )
+
+
+def _plain_cases() -> ConformanceCases:
+    half, poly, roots = _case_problems()
+    return ConformanceCases(
+        valid_teacher_outputs=[
+            "Question: What is 2+3?\nAnswer: 5",
+            "**Question:** Solve 2x=1.\n**Answer:** $x = \\frac{1}{2}$.",
+            "Sure! Question: Expand (x+1)^2. Answer: x^2+2x+1\nThat is all.",
+        ],
+        malformed_teacher_outputs=[
+            "What is 2+3? It is 5.",
+            "Question: What is 2+3?",
+            "Question: What is 2+3?\nAnswer:\n",
+            "Question:\nAnswer: 5",
+            "Answer: 5\nQuestion: What is 2+3?",
+            "Question: Q?\nAnswer: \\frac{1}{",
+        ],
+        right=[
+            (half, "so Answer: 0.5"),
+            (half, "The answer is $\\dfrac{1}{2}$."),
+            (half, "I get 1/2"),
+            (poly, "\\boxed{1 + 2x + x^2}"),
+            (roots, "Answer: 2, -2"),
+        ],
+        wrong=[
+            (half, "Answer: 2"),
+            (half, "I get 3"),
+            (half, "no idea"),
+            (poly, "Answer: x^2+1"),
+            (roots, "Answer: 2"),
+            (half, "Answer: 9^{9^{9^{9}}}"),
+            (half, "Answer: __import__('os').system('true')"),
+        ],
+    )
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """What the ``format`` option decides, kept together: the domain's methods ask the run's
+    format for its piece instead of each branching on the format's name."""
+
+    teacher_prompts: Mapping[str, str]  # by the ``prompt`` option
+    opening: str  # what ``open_turn`` starts the teacher's turn with
+    example: Callable[[str, str], str]  # one shown example (question, answer)
+    teacher_fields: Callable[[str], tuple[str, str]]  # a teacher output's question and answer
+    student_prompt: Callable[[str], str]  # from the question
+    rule: Callable[[MathDomain, Problem, str], Verdict]  # judges a student's completion
+    cases: Callable[[], ConformanceCases]
+
+
+FORMATS: dict[str, AnswerFormat] = {
+    "tags": AnswerFormat(
+        teacher_prompts={"compact": TEACHER_PROMPT, "paper": PAPER_TEACHER_PROMPT},
+        opening="<question>",
+        example=lambda q, a: f"<question>{q}</question>\n<answer>\\boxed{{{a}}}</answer>",
+        teacher_fields=teacher_fields,
+        student_prompt=lambda question: STUDENT_PREFIX + question + "\n",
+        rule=MathDomain._verify_tags,
+        cases=_tags_cases,
+    ),
+    "plain": AnswerFormat(
+        teacher_prompts=PLAIN_TEACHER_PROMPTS,
+        opening="Question:",
+        example=lambda q, a: f"Question: {q}\nAnswer: {a}",
+        teacher_fields=plain_teacher_fields,
+        student_prompt=lambda question: question + PLAIN_STUDENT_SUFFIX,
+        rule=MathDomain._verify_plain,
+        cases=_plain_cases,
+    ),
+}

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from _cli import run_soarkit
 
 import soar_kit
 
@@ -17,18 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "docs" / "examples" / "soarkit-wordsort"
 SOARKIT = Path(sys.executable).parent / "soarkit"
 
-
-def soarkit(*args: str, env: dict[str, str] | None = None, stdin: str | None = None):
-    full_env = {k: v for k, v in os.environ.items() if k != "SOARKIT_LOAD_PLUGINS"}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "soar_kit", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        input=stdin,
-        timeout=300,
-    )
+soarkit = partial(run_soarkit, timeout=300)
 
 
 def test_console_script_version_and_help():
@@ -67,7 +57,9 @@ def test_bad_config_is_one_line_naming_the_file(tmp_path):
 def test_a_config_that_is_neither_a_file_nor_a_preset_is_one_line():
     out = soarkit("run", "--domain", "math", "--config", "paper-llama-3")
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
-    assert "paper-llama-3 does not exist (shipped presets: paper-llama-3b, smollm2-cpu)" in out.stderr
+    assert (
+        "paper-llama-3 does not exist (shipped presets: paper-llama-3b, smollm2-cpu)" in out.stderr
+    )
 
 
 def test_verify_needs_usable_input():

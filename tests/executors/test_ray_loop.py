@@ -13,12 +13,11 @@ tests/loop): smaller builds do not learn the teacher format, so no step could st
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from _cli import run_soarkit
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 pytest.importorskip("ray", reason="ray not installed (pip install 'soar-kit[ray]')")
@@ -49,17 +48,8 @@ RAY = [
 ]
 VOLATILE = {"seconds", "timings"}
 
-
-def soarkit(*args: str) -> subprocess.CompletedProcess:
-    # one torch thread in the driver, as in the 1-CPU workers: bit-identical floats
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_DEDUP_LOGS": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "soar_kit", *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
+# one torch thread in the driver, as in the 1-CPU workers: bit-identical floats
+soarkit = partial(run_soarkit, env={"OMP_NUM_THREADS": "1", "RAY_DEDUP_LOGS": "0"})
 
 
 def sets(items: list[str]) -> list[str]:

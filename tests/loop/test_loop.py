@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli import run_soarkit
 
 SMALL = [
     "meta.outer_steps=2",
@@ -32,11 +33,7 @@ SMALL = [
 ]
 VOLATILE = {"seconds", "timings"}
 
-
-def soarkit(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "soar_kit", *args], capture_output=True, text=True, timeout=timeout
-    )
+soarkit = run_soarkit
 
 
 def run_args(domain: str, run_dir: Path, *extra: str) -> list[str]:

@@ -10,25 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from _cli import OFFLINE_ONE_THREAD, run_soarkit
 
 pytestmark = pytest.mark.slow
 
-
-def soarkit(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "soar_kit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+soarkit = partial(run_soarkit, env=OFFLINE_ONE_THREAD, timeout=1800)
 
 
 def test_one_outer_step_on_smollm2_with_accepted_problems(tmp_path: Path) -> None:

@@ -9,27 +9,17 @@ phase: each SmolLM2 step is seconds of CPU.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
+from _cli import OFFLINE_ONE_THREAD, run_soarkit
 
 pytestmark = pytest.mark.slow
 
 TASK = "rg:chain_sum"
 
-
-def soarkit(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "soar_kit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
+soarkit = partial(run_soarkit, env=OFFLINE_ONE_THREAD, timeout=1800)
 
 
 @pytest.fixture(scope="module")

@@ -265,7 +265,9 @@ class RayExecutor(Executor):
                     pending.appendleft(i)
                     idle.append(slot)
                     continue
-                results[i] = StudentResult(float(acc), tuple(rewards), state=trained)
+                results[i] = StudentResult(
+                    None if acc is None else float(acc), tuple(rewards), state=trained
+                )
                 seconds[i] = float(secs)
                 idle.append(slot)
                 if on_done:

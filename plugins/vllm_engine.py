@@ -181,6 +181,7 @@ class VLLMBackend(GenerationBackend):
             "weight_syncs": 0,
             "sync_seconds": 0.0,
             "adapters_loaded": 0,
+            "adapter_batches": 0,  # generate_adapters calls: many students' samples in one
         }
 
     def available(self) -> str | None:
@@ -447,6 +448,77 @@ class VLLMBackend(GenerationBackend):
             results.append(group)
             if on_done is not None:
                 on_done(r)
+        return results
+
+    def generate_adapters(
+        self,
+        policy: Policy,
+        states: Sequence[Mapping[str, Any]],
+        requests: Sequence[Request],
+    ) -> list[list[list[list[str]]]]:
+        """Every adapter state's requests in one engine call, a ``LoRARequest`` per prompt.
+
+        Each state is written once under a fresh adapter id (ids are never reused, so vLLM's
+        adapter cache cannot serve an old one); the folders go once the call is over. The engine
+        holds ``backend.options.max_loras`` adapters per batch: with more states it still takes
+        them in this one call, scheduling them in waves.
+        """
+        from vllm.lora.request import LoRARequest
+
+        from soar_kit.lm.weights import restore_state
+
+        if _base(policy.model) is policy.model:
+            raise SoarKitError("backend 'vllm': generate_adapters needs a LoRA (peft) policy")
+        if not states or not requests:
+            return [[[] for _ in requests] for _ in states]
+        engine, _ = self._synced(policy)  # the engine, holding the students' shared base
+        loras, folders = [], []
+        for state in states:
+            restore_state(policy.model, state, partial=True)
+            engine.adapters_made += 1
+            aid = engine.adapters_made
+            folder = os.path.join(engine.folder, f"adapter-{aid}")
+            policy.model.save_pretrained(folder, safe_serialization=True)
+            folders.append(folder)
+            loras.append(LoRARequest(f"student-{aid}", aid, folder))
+            self.counters["adapters_loaded"] += 1
+        flat: list[str] = []
+        vparams: list[Any] = []
+        per_prompt: list[Any] = []
+        for lora in loras:
+            for prompts, params in requests:
+                for i, prompt in enumerate(prompts):
+                    flat.append(prompt)
+                    vparams.append(self._vparams(params, engine, i))
+                    per_prompt.append(lora)
+        ids = self._prompt_ids(policy, flat)
+        self.counters["adapter_batches"] += 1
+        try:
+            outputs = engine.llm.generate(
+                [{"prompt_token_ids": p} for p in ids],
+                vparams,
+                use_tqdm=False,
+                lora_request=per_prompt,
+            )
+        finally:
+            self._after_call(engine)
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
+        results: list[list[list[list[str]]]] = []
+        pos = 0
+        for _ in loras:
+            per_state = []
+            for prompts, params in requests:
+                group = [
+                    [
+                        self._texts(policy, c.token_ids, params.stop, engine.eos_ids)
+                        for c in out.outputs
+                    ]
+                    for out in outputs[pos : pos + len(prompts)]
+                ]
+                pos += len(prompts)
+                per_state.append(group)
+            results.append(per_state)
         return results
 
     def rollout(

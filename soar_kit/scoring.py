@@ -9,7 +9,8 @@ code domain de-duplicates and runs its sandbox in parallel) is faster everywhere
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from soar_kit.config import RunConfig
 from soar_kit.contracts.backend import GenerationBackend, SamplingParams
@@ -39,6 +40,14 @@ def success_counts(
     engine schedules them at once; the transformers backend runs them one by one, as before).
     ``on_done(i)`` is called once chunk ``i`` is sampled.
     """
+    parts, requests = _requests(domain, problems, params, chunk)
+    outs = backend.generate_batch(policy, requests, on_done=on_done) if requests else []
+    return _counts(domain, parts, outs)
+
+
+def _requests(
+    domain: Domain, problems: Sequence[Problem], params: SamplingParams, chunk: int
+) -> tuple[list[list[Problem]], list[tuple[list[str], SamplingParams]]]:
     parts: list[list[Problem]] = []
     requests: list[tuple[list[str], SamplingParams]] = []
     for start in range(0, len(problems), chunk):
@@ -48,8 +57,13 @@ def success_counts(
         requests.append(
             ([domain.student_prompt(p) for p in part], params.model_copy(update={"seed": seed}))
         )
+    return parts, requests
+
+
+def _counts(
+    domain: Domain, parts: Sequence[Sequence[Problem]], outs: Sequence[Sequence[Sequence[str]]]
+) -> list[int]:
     counts: list[int] = []
-    outs = backend.generate_batch(policy, requests, on_done=on_done) if requests else []
     for part, out in zip(parts, outs, strict=True):
         for problem, completions in zip(part, out, strict=True):
             counts.append(sum(v.correct for v in domain.verify_many(problem, completions)))
@@ -83,15 +97,44 @@ def qr_accuracy(
     moves with every small gain. Baseline and students sample with the same seed (common
     random numbers), so the difference measures the training, not the sampling noise.
     """
+    params = qr_params(config)
+    counts = success_counts(domain, policy, backend, problems, params)
+    return _accuracy(counts, params)
+
+
+def qr_params(config: RunConfig) -> SamplingParams:
+    """How Q_R is sampled under ``config`` (see :func:`qr_accuracy`)."""
     m = config.meta.qr_samples
     max_new_tokens = config.student.rl.sampling.max_new_tokens
     if m == 0:
-        return greedy_accuracy(domain, policy, backend, problems, max_new_tokens)
-    params = SamplingParams(
+        return SamplingParams(n=1, temperature=0.0, max_new_tokens=max_new_tokens)
+    return SamplingParams(
         n=m, temperature=1.0, max_new_tokens=max_new_tokens, seed=config.seed * 7919 + 101
     )
-    counts = success_counts(domain, policy, backend, problems, params)
-    return sum(counts) / (m * len(counts)) if counts else 0.0
+
+
+def _accuracy(counts: Sequence[int], params: SamplingParams) -> float:
+    return sum(counts) / (params.n * len(counts)) if counts else 0.0
+
+
+def qr_accuracies(
+    config: RunConfig,
+    domain: Domain,
+    policy: Policy,
+    backend: GenerationBackend,
+    states: Sequence[Mapping[str, Any]],
+    problems: Sequence[Problem],
+) -> list[float]:
+    """:func:`qr_accuracy` of each LoRA student ``states[i]`` on ``policy``'s base, all in one
+    :meth:`~soar_kit.contracts.backend.GenerationBackend.generate_adapters` call (an engine
+    serving adapters samples the g*r students of a step together). Leaves ``policy`` holding
+    some student's adapters where the backend loads them into it."""
+    params = qr_params(config)
+    parts, requests = _requests(domain, problems, params, 16)
+    if not requests:
+        return [0.0 for _ in states]
+    outs = backend.generate_adapters(policy, states, requests)
+    return [_accuracy(_counts(domain, parts, out), params) for out in outs]
 
 
 def pass_at_ks(

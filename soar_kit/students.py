@@ -58,9 +58,10 @@ from soar_kit.contracts.executor import Executor, InnerContext, StudentJob, Stud
 from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.contracts.trainer import StudentTrainer, TrainStats, VerifierReward
+from soar_kit.errors import SoarKitError
 from soar_kit.lm.lora import adapter_state, base_state, inject_lora, load_base_state, merge_adapters
 from soar_kit.lm.weights import StateDict, clone_state, restore_state, snapshot_state
-from soar_kit.scoring import qr_accuracy, success_counts
+from soar_kit.scoring import qr_accuracies, qr_accuracy, success_counts
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -247,16 +248,33 @@ def train_student(
 
     A LoRA student (``student.mode = "lora"``; ``baseline_state`` is then the fresh adapters)
     comes back whole in the result: its adapters are small, so a promotion takes them instead
-    of retraining the student.
+    of retraining the student. Where :func:`qr_together` holds, its Q_R accuracy is left
+    ``None`` here and measured with all the step's students at once (:class:`StudentGains`).
     """
     lora = config.student.mode == "lora"
     restore_state(student.model, baseline_state, partial=lora)
     stats = train_on(
         domain, trainer, student, job.problems, config.student.rl, job.seed, backend=backend
     )
-    acc = qr_accuracy(config, domain, student, backend, qr)
+    acc = None if qr_together(config, backend) else qr_accuracy(config, domain, student, backend, qr)
     state = adapter_state(student.model) if lora else None
     return StudentResult(acc, tuple(float(x) for x in stats.mean_reward), state=state)
+
+
+def qr_together(config: RunConfig, backend: GenerationBackend) -> bool:
+    """Whether a step's students are scored on Q_R together, once all are trained, rather than
+    each after its own training.
+
+    Why: LoRA students are adapter states on one frozen base, and an engine that batches by
+    itself (vLLM) samples the Q_R of all g*r of them in one call, each prompt with its own
+    adapter (SOAR's Q_R sweep is g*r*|Q_R| greedy decodes per step). The samples are the same
+    either way (same seeds, same weights); only the number of engine calls changes.
+    """
+    return (
+        config.student.mode == "lora"
+        and backend.prefers_large_requests
+        and backend.samples_adapters
+    )
 
 
 def run_job_here(ctx: InnerContext, job: StudentJob) -> StudentResult:
@@ -322,7 +340,17 @@ class StudentGains:
             ctx, self.jobs, on_done=lambda job, result: self.progress.advance(task)
         )
         self.results = list(results)
-        accs = [result.accuracy for result in results]
+        waiting = [i for i, result in enumerate(self.results) if result.accuracy is None]
+        if waiting:  # LoRA students on an engine: all their Q_R in one call (qr_together)
+            states = [self.results[i].state for i in waiting]
+            if any(state is None for state in states):
+                raise SoarKitError("a student came back without Q_R accuracy or adapters")
+            student = self.pool.baseline()
+            measured = qr_accuracies(ctx.config, ctx.domain, student, ctx.backend, states, ctx.qr)
+            for i, acc in zip(waiting, measured, strict=True):
+                self.results[i] = replace(self.results[i], accuracy=acc)
+            self.pool.baseline()  # the working model back to the baseline's adapters
+        accs = [float(result.accuracy or 0.0) for result in self.results]
         self.progress.remove_task(task)
         base = self.baseline_accuracy
         self.gains = [[accs[k * r + i] - base for i in range(r)] for k in range(len(self.datasets))]

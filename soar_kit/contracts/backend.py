@@ -119,6 +119,28 @@ class GenerationBackend(ABC):
                 on_done(i)
         return outs
 
+    def generate_adapters(
+        self,
+        policy: Policy,
+        states: Sequence[Mapping[str, Any]],
+        requests: Sequence[Request],
+    ) -> list[list[list[list[str]]]]:
+        """``requests`` sampled once per adapter state on ``policy``'s base, in order: what
+        :meth:`generate_batch` gives ``policy`` with each state's adapters loaded.
+
+        Why: the g*r LoRA students of an outer step are adapter states on one frozen base, so
+        an engine that serves adapters samples all of their Q_R at once (vLLM: one call, a
+        ``LoRARequest`` per prompt). This default loads each state into ``policy`` in turn; it
+        leaves ``policy`` holding the last one.
+        """
+        from soar_kit.lm.weights import restore_state
+
+        outs: list[list[list[list[str]]]] = []
+        for state in states:
+            restore_state(policy.model, state, partial=True)
+            outs.append(self.generate_batch(policy, requests))
+        return outs
+
     def rollout(
         self,
         policy: Policy,

@@ -72,7 +72,9 @@ class StudentResult:
     between executors meaningful even when every accuracy is 0 (a tiny model on hard problems).
     """
 
-    accuracy: float
+    #: ``None`` until measured, where the step's students are scored on Q_R together
+    #: (:func:`soar_kit.students.qr_together`).
+    accuracy: float | None
     train_rewards: tuple[float, ...] = ()
     #: The trained student itself where it is small (a LoRA student's adapters, CPU tensors),
     #: so a promotion can take it instead of retraining; ``None`` for full students. Not part

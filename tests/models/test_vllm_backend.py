@@ -250,6 +250,44 @@ def test_lora_students_are_served_as_fresh_adapters_on_the_synced_base(tiny):
         backend.close()
 
 
+@needs_vllm
+def test_many_adapter_states_in_one_call_sample_as_each_alone(engine, tiny):
+    """``generate_adapters``: the Q_R of many LoRA students in one engine call. Each state's
+    samples must be what that state gives on its own (one state per call, and greedy on the
+    transformers backend), and the states must really differ, or the check proves nothing."""
+    pytest.importorskip("peft")
+    import torch
+    from soarkit_plugins.backends import TransformersBackend
+
+    from soar_kit.config import LoraConfig
+    from soar_kit.contracts.backend import SamplingParams
+    from soar_kit.students import StudentPool
+
+    pool = StudentPool(tiny, mode="lora", lora=LoraConfig(r=8), lora_seed=0)
+    student = pool.fresh()
+    states = []
+    for k in range(3):  # random B matrices: three students that sample differently
+        g = torch.Generator().manual_seed(k)
+        states.append(
+            {
+                n: (torch.randn(t.shape, generator=g) * 0.5 if "lora_B" in n else t.clone())
+                for n, t in pool.snapshot.items()
+            }
+        )
+    greedy = SamplingParams(n=1, temperature=0.0, max_new_tokens=10)
+    sampled = SamplingParams(n=3, temperature=1.0, max_new_tokens=10, seed=5)
+    requests = [(PROMPTS[:5], greedy), (PROMPTS[5:], sampled)]
+
+    batches = engine.stats()["adapter_batches"]
+    together = engine.generate_adapters(student, states, requests)
+    assert engine.stats()["adapter_batches"] == batches + 1
+    alone = [engine.generate_adapters(student, [state], requests)[0] for state in states]
+    assert together == alone
+    assert len({json.dumps(out) for out in together}) == 3  # the three students differ
+    on_hf = TransformersBackend().generate_adapters(student, states, requests[:1])
+    assert [out[0] for out in together] == [out[0] for out in on_hf]
+
+
 @pytest.fixture
 def letters():
     """The letters domain (tests/models/letters_domain.py) registered for this test only."""
@@ -318,6 +356,8 @@ def test_short_lora_loop_with_vllm_serves_students_as_adapters(tmp_path, tiny, l
     assert any(x != 0 for x in gains), gains  # stale adapters would give exactly 0 everywhere
     assert summary["backend"]["engines_built"] == 1
     assert summary["backend"]["adapters_loaded"] > 2
+    # every step's students scored on Q_R together: one engine call per step
+    assert summary["backend"]["adapter_batches"] == len(rows)
 
 
 @needs_vllm

@@ -92,6 +92,13 @@ class Timed:
         self._add(self._phase(policy), time.perf_counter() - t, self._texts(policy, out, True))
         return out
 
+    def generate_adapters(self, policy: Any, states: Any, requests: Any) -> Any:
+        t = time.perf_counter()  # the Q_R of all a step's LoRA students at once
+        out = self.inner.generate_adapters(policy, states, requests)
+        tokens = sum(self._texts(policy, o, True) for o in out)
+        self._add("qr", time.perf_counter() - t, tokens)
+        return out
+
     def rollout(self, policy: Any, prompts: Any, params: Any, *, generator: Any = None) -> Any:
         t = time.perf_counter()
         out = self.inner.rollout(policy, prompts, params, generator=generator)

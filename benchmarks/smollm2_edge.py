@@ -37,32 +37,40 @@ from typing import Any
 RESULTS = Path(__file__).parent / "results"
 
 
-def stones(count: int, seed: int) -> list[Any]:
-    """Fresh stepping stones: half ``arithmetic-l1`` (a ± b, 1-10), half a ± b with a, b ≤ 100.
+def stones(count: int, seed: int, kind: str = "pairs") -> list[Any]:
+    """Fresh stepping stones, in turn: ``arithmetic-l1`` (a ± b, 1-10), a ± b with a, b ≤ 100,
+    and (``kind="ladder"`` only) three terms up to 20.
 
-    The hard level is three terms up to 100; no stone has three terms, so a lift on the hard
-    test is transfer, not practice on the hard shape.
+    The hard level is three terms up to 100. ``pairs`` never has three terms, so a lift on the
+    hard test would be transfer, not practice on the hard shape; ``ladder`` adds the hard shape
+    with small numbers, a stone one rung below the hard level.
     """
     from soarkit_math.problems import make
 
     from soar_kit.contracts.records import Problem
 
-    rng = random.Random(f"smollm2-edge-stones-{seed}")
+    rungs = 3 if kind == "ladder" else 2
+    rng = random.Random(f"smollm2-edge-stones-{seed}" + ("" if kind == "pairs" else f"-{kind}"))
     out = []
     for i in range(count):
-        if i % 2 == 0:
+        rung = i % rungs
+        if rung == 0:
             out.append(make("arithmetic", 1, rng, i).model_copy(update={"id": f"s{seed}-{i}"}))
             continue
-        a, b, op = rng.randint(1, 100), rng.randint(1, 100), rng.choice("+-")
-        value = a + b if op == "+" else a - b
+        terms, top = (2, 100) if rung == 1 else (3, 20)
+        values = [rng.randint(1, top) for _ in range(terms)]
+        ops = [rng.choice("+-") for _ in range(terms - 1)]
+        total, text = values[0], str(values[0])
+        for op, v in zip(ops, values[1:], strict=True):
+            total, text = (total + v, f"{text} + {v}") if op == "+" else (total - v, f"{text} - {v}")
         out.append(
             Problem(
                 id=f"s{seed}-{i}",
-                question=f"Compute ${a} {op} {b}$.",
-                answer=str(value),
+                question=f"Compute ${text}$.",
+                answer=str(total),
                 domain="math",
                 data={"family": "arithmetic", "level": 1.5},
-                source="smollm2_edge:two-digit pairs",
+                source=f"smollm2_edge:{terms} terms up to {top}",
             )
         )
     return out
@@ -98,6 +106,10 @@ def main() -> None:
     ap.add_argument("--easy", type=int, default=12, help="held-out arithmetic-l1 problems")
     ap.add_argument("--easy-k", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stones", choices=["pairs", "ladder"], default="pairs",
+                    help="pairs: one- and two-digit a±b; ladder: also three terms up to 20")
+    ap.add_argument("--arms", nargs="+", choices=["stones", "hard_only"],
+                    default=["stones", "hard_only"])
     ap.add_argument("--out", default=str(RESULTS / "smollm2_edge"))
     args = ap.parse_args()
 
@@ -154,8 +166,9 @@ def main() -> None:
         sampling=SamplingConfig(temperature=1.0, max_new_tokens=args.tokens),
     )
     for seed in args.seeds:
-        data = {"stones": stones(args.steps * args.batch, seed), "hard_only": train}
-        for arm, problems in data.items():
+        data = {"stones": stones(args.steps * args.batch, seed, args.stones), "hard_only": train}
+        for arm in args.arms:
+            problems = data[arm]
             student = Policy(copy.deepcopy(base.model), base.tokenizer, base.spec, {})
             t0 = time.perf_counter()
             stats = train_on(domain, trainer, student, problems, settings, seed, backend=backend)
@@ -193,6 +206,7 @@ def markdown(res: dict[str, Any]) -> str:
         "",
         f"Plain format, T 1.0, {a['tokens']} new tokens; RLOO lr {a['lr']}, {a['steps']} steps "
         f"of {a['batch']} prompts x {a['group']} samples, constant schedule, no KL; "
+        f"stones: {a.get('stones', 'pairs')}; "
         f"{m.get('cpu', 'cpu')}, {a['threads']} threads, torch {m.get('torch', '?')}; "
         f"{res.get('seconds', 0) / 60:.1f} min so far.",
         "",

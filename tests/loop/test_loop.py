@@ -84,6 +84,15 @@ def test_short_full_loop(domain, tmp_path, request):
         assert len(r["rewards"]) == 2
         assert r["accepted"] == 8 and r["tried"] >= 8
         assert r["diversity"] > 0
+        if domain == "math":
+            # one posed summary per dataset, next to its reward; together they are the step's
+            assert len(r["dataset_posed"]) == 2
+            pooled: dict[str, int] = {}
+            for p in r["dataset_posed"]:
+                assert sum(p["levels_posed"].values()) == 4
+                for lv, c in p["levels_posed"].items():
+                    pooled[lv] = pooled.get(lv, 0) + c
+            assert pooled == r["levels_posed"]
     state = json.loads((run_dir / "state.json").read_text())
     assert state["step"] == 2
     assert (run_dir / "checkpoints" / state["teacher"] / "optimizer.pt").exists()
@@ -139,6 +148,36 @@ def test_eval_compares_methods_on_the_hard_test_part(math_run):
     assert set(result["results"]["hard-only"]) == {"pass@1", "pass@4"}
     promoted = json.loads((math_run / "state.json").read_text()).get("baseline")
     assert (result["results"]["ps"] is None) == (promoted is None)
+
+
+def test_teacher_learning_benchmark_reads_a_real_run(math_run, tmp_path):
+    """benchmarks/teacher_learning.py's analysis on a real run: its per-step shares are the
+    run's posed levels, and every dataset with a level enters the reward/content signal."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "teacher_learning.py"
+    spec = importlib.util.spec_from_file_location("teacher_learning", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.analyse("default", [math_run])
+    rows = metrics(math_run)
+    for row, step in zip(rows, res["per_step"], strict=True):
+        levels = {int(k): v for k, v in row["levels_posed"].items()}
+        assert step["questions"] == sum(levels.values()) == 8
+        assert step["useful_share"] == sum(v for k, v in levels.items() if 2 <= k <= 4) / 8
+        assert step["teacher_right"] == row["teacher_answer_accuracy"]
+    assert res["signal"]["datasets"] == 4  # 2 steps x 2 datasets
+    shift = res["useful_shift"]
+    assert shift["diff"] == res["per_step"][-1]["useful_share"] - res["per_step"][0]["useful_share"]
+    for key in ("corr_advantage_useful", "corr_advantage_right"):
+        c = res["signal"][key]
+        assert c is None or -1.0 <= c <= 1.0
+    from soar_kit.commands.bench import machine_info
+
+    out = {"args": {"seeds": [7]}, "machine": machine_info(), "variants": [res]}
+    assert "| default:" in bench.markdown(out)
+    bench.plot(out, tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 5_000
 
 
 def kill_and_resume_matches(straight: Path, killed: Path, *extra: str) -> None:

@@ -57,6 +57,21 @@ QUICK = {**FULL, "model": "tiny", "domain": "math", "problem_set": None, "g": 2,
          "qr": 4, "teacher_tokens": 24, "student_tokens": 16}  # fmt: skip
 
 
+def _reset_hwm() -> None:
+    """Resets this process's peak-RSS mark to its current RSS (Linux; a no-op elsewhere)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
+def _hwm_mb() -> float:
+    from soar_kit.machine import peak_rss_bytes
+
+    return peak_rss_bytes() / 2**20
+
+
 class Timed:
     """Wraps a backend; adds up seconds and completion tokens per phase."""
 
@@ -64,6 +79,20 @@ class Timed:
         self.inner, self.teacher = inner, teacher
         self.seconds: dict[str, float] = {}
         self.tokens: dict[str, int] = {}
+        # peak RSS per phase (MB): each wrapped call resets the kernel's high-water mark on
+        # entry and reads it on exit; what peaked between wrapped calls (the students' updates,
+        # the teacher update) is read on entry and counted as "between"
+        self.peak_mb: dict[str, float] = {"load": _hwm_mb()}  # models loaded, engine started
+        _reset_hwm()
+
+    def _peak(self, phase: str) -> None:
+        self.peak_mb[phase] = max(self.peak_mb.get(phase, 0.0), _hwm_mb())
+        _reset_hwm()
+
+    def finish(self) -> dict[str, float]:
+        """Per-phase peaks, with what peaked since the last wrapped call as "between"."""
+        self._peak("between")
+        return self.peak_mb
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -81,25 +110,32 @@ class Timed:
         return "teacher" if policy is self.teacher else "qr"
 
     def generate(self, policy: Any, prompts: Any, params: Any) -> Any:
+        self._peak("between")
         t = time.perf_counter()
         out = self.inner.generate(policy, prompts, params)
+        self._peak(self._phase(policy))
         self._add(self._phase(policy), time.perf_counter() - t, self._texts(policy, out, False))
         return out
 
     def generate_batch(self, policy: Any, requests: Any, on_done: Any = None) -> Any:
+        self._peak("between")
         t = time.perf_counter()
         out = self.inner.generate_batch(policy, requests, on_done)
+        self._peak(self._phase(policy))
         self._add(self._phase(policy), time.perf_counter() - t, self._texts(policy, out, True))
         return out
 
     def generate_adapters(self, policy: Any, states: Any, requests: Any) -> Any:
+        self._peak("between")
         t = time.perf_counter()  # the Q_R of all a step's LoRA students at once
         out = self.inner.generate_adapters(policy, states, requests)
+        self._peak("qr")
         tokens = sum(self._texts(policy, o, True) for o in out)
         self._add("qr", time.perf_counter() - t, tokens)
         return out
 
     def rollout(self, policy: Any, prompts: Any, params: Any, *, generator: Any = None) -> Any:
+        self._peak("between")
         t = time.perf_counter()
         out = self.inner.rollout(policy, prompts, params, generator=generator)
         if out is None:
@@ -112,6 +148,7 @@ class Timed:
                          max_new_tokens=params.max_new_tokens, stop=params.stop,
                          generator=generator)  # fmt: skip
         self._add("inner_rollouts", time.perf_counter() - t, out.num_tokens)
+        self._peak("inner_rollouts")
         return out
 
 
@@ -128,7 +165,6 @@ def one_side(side: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
     from soar_kit.config import RunConfig
     from soar_kit.hardset import HardSet, candidate_problems
     from soar_kit.loop import Run, outer_step
-    from soar_kit.machine import peak_rss_bytes
     from soar_kit.progress import make_progress
     from soar_kit.runstore import RunState
     from soar_kit.students import StudentPool
@@ -143,7 +179,8 @@ def one_side(side: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         {
             "seed": seed,
             "domain": {"name": s["domain"]},
-            "model": {"name": "soar-mini" if tiny else s["model"]},
+            "model": {"name": "soar-mini" if tiny else s["model"],
+                      "malloc_mmap_threshold": s.get("malloc_mmap_threshold") or None},
             "backend": {"name": backend},
             "meta": {"g": s["g"], "n": s["n"], "r": s["r"], "qr_size": s["qr"], "tau": 1e9},
             "student": {"mode": "lora" if lora else "full",
@@ -196,6 +233,7 @@ def one_side(side: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         row = outer_step(run, state)
         total = time.perf_counter() - t0
+    phase_peaks = timed.finish()
     timed.inner.close()
     rewards_s = row["timings"]["rewards"]
     phases = {
@@ -214,7 +252,8 @@ def one_side(side: str, sizes: dict[str, Any], seed: int) -> dict[str, Any]:
         "tokens": timed.tokens,
         "load_seconds": load_s,
         "engine_start_seconds": engine_s,
-        "peak_rss_mb": peak_rss_bytes() / 2**20,
+        "peak_rss_mb": max(phase_peaks.values()),  # the marks were reset phase by phase
+        "phase_peak_rss_mb": phase_peaks,
         "backend_stats": timed.inner.stats(),
         "student_gains": row["student_gains"],
         "student_train_rewards": row["student_train_rewards"],
@@ -259,6 +298,12 @@ def render(result: dict[str, Any]) -> str:
          / max(r["phases"]["qr_scoring"], 1e-9)),
     ):  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(f"{mean(b, f):.0f}" for b in sides) + " |")
+    phases = [p for p in ("load", "teacher", "inner_rollouts", "between", "qr")
+              if all(p in r.get("phase_peak_rss_mb", {}) for r in runs)]  # fmt: skip
+    for p in phases:  # each phase's own high-water mark (Timed); "between": the updates
+        lines.append(f"| peak RSS in {p} (MB) | "
+                     + " | ".join(f"{mean(b, lambda r, p=p: r['phase_peak_rss_mb'][p]):.0f}"
+                                  for b in sides) + " |")  # fmt: skip
     lines += ["", f"Raw runs: `{result.get('out', 'engine')}"
               + (".quick" if result["quick"] else "") + ".json`."]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -278,6 +323,12 @@ def main() -> None:
     ap.add_argument("--inner-steps", type=int, help="override the inner RL steps per student")
     ap.add_argument("--size", action="append", default=[], metavar="KEY=INT",
                     help="override one of the fixed sizes (g, n, batch, group, qr, ...)")  # fmt: skip
+    ap.add_argument(
+        "--malloc-mmap-threshold",
+        type=int,
+        default=0,
+        help="model.malloc_mmap_threshold for every side (0: glibc's default)",
+    )
     ap.add_argument("--side", help=argparse.SUPPRESS)  # internal: run one side, print JSON
     args = ap.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
@@ -287,6 +338,8 @@ def main() -> None:
         sizes["teacher_tokens"] = args.teacher_tokens
     if args.inner_steps:
         sizes["inner_steps"] = args.inner_steps
+    if args.malloc_mmap_threshold:
+        sizes["malloc_mmap_threshold"] = args.malloc_mmap_threshold
     for item in args.size:
         key, _, value = item.partition("=")
         if key not in sizes or not value.isdigit():
@@ -304,6 +357,7 @@ def main() -> None:
             cmd += ["--student-tokens", str(sizes["student_tokens"])]
             cmd += ["--teacher-tokens", str(sizes["teacher_tokens"])]
             cmd += ["--inner-steps", str(sizes["inner_steps"])]
+            cmd += ["--malloc-mmap-threshold", str(sizes.get("malloc_mmap_threshold", 0))]
             cmd += [
                 a
                 for k in ("g", "n", "r", "batch", "group", "qr")

@@ -88,6 +88,10 @@ class StudentWorker:
 
         torch.set_num_threads(max(1, threads))
         cfg = RunConfig.model_validate(config)
+        if cfg.model.malloc_mmap_threshold is not None:
+            from soar_kit.machine import fix_mmap_threshold
+
+            fix_mmap_threshold(cfg.model.malloc_mmap_threshold)  # before the model lands
         self._tmp: str | None = None
         path = Path(model_dir)
         if not (path / "config.json").is_file():

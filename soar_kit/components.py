@@ -19,6 +19,7 @@ from soar_kit.contracts.reward import RewardScheme
 from soar_kit.contracts.trainer import StudentTrainer
 from soar_kit.errors import ConfigError, SoarKitError, UnknownNameError
 from soar_kit.lm.weights import resolve_device
+from soar_kit.machine import fix_mmap_threshold
 from soar_kit.plugins import get_manager
 from soar_kit.prompting import chat_template_for, prompted_domain
 
@@ -95,7 +96,10 @@ def load_policy(
 
 
 def load_run_policy(config: RunConfig, domain: Domain) -> Policy:
-    """The run's model (``[model]`` of ``config``) built or loaded for ``domain``."""
+    """The run's model (``[model]`` of ``config``) built or loaded for ``domain``; the process's
+    allocator set up first (``model.malloc_mmap_threshold``), since it holds the model."""
+    if config.model.malloc_mmap_threshold is not None:
+        fix_mmap_threshold(config.model.malloc_mmap_threshold)
     return load_policy(
         config.model.name,
         dtype=config.model.dtype,

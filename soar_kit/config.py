@@ -53,6 +53,14 @@ class ModelConfig(_Section):
         description="Render the domain's prompts as one user turn of the tokenizer's chat "
         "template: auto = where the tokenizer has one (instruct models; soar-mini has none).",
     )
+    malloc_mmap_threshold: int | None = Field(
+        None,
+        ge=4096,
+        description="glibc: fix the mmap threshold at this many bytes (131072 = glibc's start "
+        "value) in every process that holds the model, so freed activations go back to the "
+        "system instead of fragmenting the heap; lower peak RSS, some page-fault time "
+        "(docs/models.md, 'Peak memory'). None: glibc's rising default.",
+    )
 
 
 class SamplingConfig(_Section):

@@ -191,3 +191,75 @@ def test_a_run_that_cannot_fit_or_rounds_its_updates_away_fails_before_any_work(
     )
     with pytest.raises(ConfigError, match=r"^student\.rl\.lr=1e-06 with bfloat16 weights"):
         run_soar(bf16)
+
+
+_HEAP_PROBE = r"""
+import ctypes, ctypes.util, sys
+from soar_kit.machine import fix_mmap_threshold, rss_bytes
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold(131072)
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+libc.free(libc.malloc(16 << 20))  # a freed mmapped block: glibc raises its threshold here
+big, pins = [], []
+for _ in range(64):  # 8 MiB blocks, each followed by a 64 KiB block that pins the heap
+    p = libc.malloc(8 << 20)
+    libc.memset(p, 1, 8 << 20)
+    big.append(p)
+    pins.append(libc.malloc(64 << 10))
+before = rss_bytes()
+for p in big:
+    libc.free(p)
+print(before - rss_bytes())
+"""
+
+
+@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="mallopt is glibc's")
+def test_a_fixed_mmap_threshold_gives_freed_activation_sized_blocks_back():
+    """What ``model.malloc_mmap_threshold`` is for: with glibc's rising threshold, freed 8 MiB
+    blocks stay in the process; fixed at 128 KiB, they go back to the system on free."""
+    import subprocess
+    import sys
+
+    def returned(variant: str) -> int:
+        out = subprocess.run([sys.executable, "-c", _HEAP_PROBE, variant],
+                             capture_output=True, text=True, check=True)  # fmt: skip
+        return int(out.stdout.strip())
+
+    blocks = 64 * 8 << 20
+    assert returned("fixed") > 0.9 * blocks
+    assert returned("default") < 0.1 * blocks
+
+
+def test_the_threshold_is_a_checked_model_field():
+    from pydantic import ValidationError
+
+    cfg = RunConfig.model_validate({"model": {"malloc_mmap_threshold": 131072}})
+    assert cfg.model.malloc_mmap_threshold == 131072
+    with pytest.raises(ValidationError, match="malloc_mmap_threshold"):
+        RunConfig.model_validate({"model": {"malloc_mmap_threshold": 10}})
+
+
+def test_the_update_memory_benchmark_runs_its_variants_on_a_tiny_model(tmp_path):
+    """benchmarks/update_memory.py end to end at toy sizes: every variant in its own process,
+    LoRA training fewer parameters, each update's marks in order (entry <= peak)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "update_memory.py"
+    out = tmp_path / "um"
+    cmd = [sys.executable, str(script), "--model", "tiny", "--rows", "4", "--width", "8",
+           "--steps", "2", "--threads", "1", "--out", str(out)]  # fmt: skip
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(out.with_suffix(".json").read_text())
+    runs = {(r["mode"], r["threshold"]): r for r in result["runs"]}
+    assert set(runs) == {("full", 0), ("lora", 0), ("full", 131072), ("lora", 131072)}
+    for mode_threshold, run in runs.items():
+        assert len(run["steps"]) == 2, mode_threshold
+        assert all(s["entry_mb"] <= s["peak_mb"] for s in run["steps"]), mode_threshold
+    assert runs[("lora", 0)]["trainable_params"] < runs[("full", 0)]["trainable_params"]
+    assert out.with_suffix(".md").read_text().count("| lora |") == 2

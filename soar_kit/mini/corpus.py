@@ -212,6 +212,14 @@ def build_corpus(domain: Domain, world: MiniWorld, recipe: MiniRecipe, seed: int
     domain's ``make_problem`` is required to be deterministic in the rng state.
     """
     assert recipe.solved_levels is not None, "resolve() the recipe first"
+    if domain.teacher_opening():
+        # a run would parse opening + completion, but every demonstration here starts right
+        # after the prompt: the built model would write the opening twice or not at all
+        raise SoarKitError(
+            f"soar-mini: domain '{domain.name}' opens the teacher's turn with "
+            f"{domain.teacher_opening()!r} (domain.options.open_turn), which soar-mini's corpus "
+            "does not demonstrate; build soar-mini with open_turn off"
+        )
     rng = random.Random(f"soar-mini-corpus-{seed}")
     template, form = find_teacher_format(domain, world, random.Random(f"probe-{seed}"))
     solved = list(range(1, recipe.solved_levels + 1))

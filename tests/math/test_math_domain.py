@@ -319,3 +319,15 @@ def test_plain_format_rejects_the_prompts_echo(domain: MathDomain) -> None:
     assert own.answer == "2"  # the teacher's own (wrong) answer stands: the paper's rule
     shown = examples.teacher_prompt(random.Random(0))
     assert shown.count("Question:") == 3 and "write a different problem" in shown
+
+
+def test_soar_mini_refuses_to_build_for_an_opened_teacher_turn(domain: MathDomain) -> None:
+    from soar_kit.errors import SoarKitError
+    from soar_kit.mini.corpus import MiniRecipe, build_corpus
+
+    opened = domain.with_options({"open_turn": True})
+    world = opened.mini_world()
+    recipe = MiniRecipe(texts=100).resolve(world)
+    with pytest.raises(SoarKitError, match="open_turn"):
+        build_corpus(opened, world, recipe, 0)
+    assert build_corpus(domain, world, recipe, 0).texts  # the same recipe, turn not opened

@@ -16,6 +16,10 @@ the engine; each of the g x n outputs (sampled at the teacher's budget, as in a 
 a problem of the task's set, so students train and Q_R is scored on real problems with the
 domain's real verifier.
 
+Peak RSS is read per phase too (the kernel's high-water mark, reset on entry to every wrapped
+call; "between" is what peaked outside them: the students' updates). ``--malloc-mmap-threshold``
+sets ``model.malloc_mmap_threshold`` on every side (docs/models.md, "Peak memory").
+
     .venv/bin/python benchmarks/engine.py                     # the issue's sizes (long on CPU)
     .venv/bin/python benchmarks/engine.py --quick             # tiny model and sizes: a smoke run
 

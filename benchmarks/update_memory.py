@@ -114,24 +114,26 @@ def render(result: dict[str, Any]) -> str:
         f"Measured {result['date']} on {result['machine']}, {result['threads']} torch threads; "
         f"model {result['model']}, {result['rows']} rows x ({PROMPT} prompt + {result['width']} "
         f"completion) tokens, {result['steps']} updates per process (forward with gradients, "
-        f"backward, AdamW), seed 0. Command: `{result['command']}`.",
+        f"backward, AdamW), seed 0. Command: `{result['command']}`"
+        + (f" with `LD_PRELOAD={result['ld_preload']}`." if result.get("ld_preload") else "."),
         "",
         "| student | mmap threshold | trainable params | RSS loaded | peak, update 1 | "
         "highest peak | RSS after the last update | s per update (mean of 2nd on) |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
+    default = "preloaded allocator's" if result.get("ld_preload") else "glibc default (rises)"
     for r in result["runs"]:
         steps = r["steps"]
         later = [s["seconds"] for s in steps[1:]] or [steps[0]["seconds"]]
         lines.append(
-            f"| {r['mode']} | {r['threshold'] or 'glibc default (rises)'} | "
+            f"| {r['mode']} | {r['threshold'] or default} | "
             f"{r['trainable_params'] / 1e6:.1f} M | {r['rss_loaded_mb'] / 1024:.2f} GB | "
             f"{steps[0]['peak_mb'] / 1024:.2f} GB | "
             f"{max(s['peak_mb'] for s in steps) / 1024:.2f} GB | "
             f"{steps[-1]['after_mb'] / 1024:.2f} GB | {sum(later) / len(later):.1f} |"
         )
     lines += ["", "Raw runs (every update's entry, forward peak, peak, after): "
-              "`update_memory.json`."]  # fmt: skip
+              f"`{result.get('out', 'update_memory')}.json`."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -177,7 +179,10 @@ def main() -> None:
         "steps": args.steps,
         "threads": args.threads,
         "command": " ".join(["python benchmarks/update_memory.py", *sys.argv[1:]]),
+        # another allocator put in front of glibc's (e.g. jemalloc), which every variant inherits
+        "ld_preload": os.environ.get("LD_PRELOAD", ""),
         "runs": runs,
+        "out": args.out.name,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")

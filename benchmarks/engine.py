@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from soar_kit.machine import cpu_model, peak_rss_bytes, reset_peak_rss
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -61,18 +63,7 @@ QUICK = {**FULL, "model": "tiny", "domain": "math", "problem_set": None, "g": 2,
          "qr": 4, "teacher_tokens": 24, "student_tokens": 16}  # fmt: skip
 
 
-def _reset_hwm() -> None:
-    """Resets this process's peak-RSS mark to its current RSS (Linux; a no-op elsewhere)."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
 def _hwm_mb() -> float:
-    from soar_kit.machine import peak_rss_bytes
-
     return peak_rss_bytes() / 2**20
 
 
@@ -87,11 +78,11 @@ class Timed:
         # entry and reads it on exit; what peaked between wrapped calls (the students' updates,
         # the teacher update) is read on entry and counted as "between"
         self.peak_mb: dict[str, float] = {"load": _hwm_mb()}  # models loaded, engine started
-        _reset_hwm()
+        reset_peak_rss()
 
     def _peak(self, phase: str) -> None:
         self.peak_mb[phase] = max(self.peak_mb.get(phase, 0.0), _hwm_mb())
-        _reset_hwm()
+        reset_peak_rss()
 
     def finish(self) -> dict[str, float]:
         """Per-phase peaks, with what peaked since the last wrapped call as "between"."""
@@ -373,8 +364,6 @@ def main() -> None:
                 sys.exit(f"{backend} side failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
             runs.append(json.loads(line[-1][7:]))
             print(backend, json.dumps(runs[-1]["phases"]), flush=True)
-    from soar_kit.machine import cpu_model
-
     cpu = cpu_model()
     result = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),

@@ -38,7 +38,7 @@ def one(mode: str, threshold: int, rows: int, width: int, steps: int, model: str
     from soar_kit.config import RunConfig
     from soar_kit.lm.memory import training_forward
     from soar_kit.lm.sampling import Rollout, completion_logprobs
-    from soar_kit.machine import peak_rss_bytes, rss_bytes
+    from soar_kit.machine import peak_rss_bytes, reset_peak_rss, rss_bytes
     from soar_kit.students import StudentPool
 
     config = RunConfig.model_validate(
@@ -84,8 +84,7 @@ def one(mode: str, threshold: int, rows: int, width: int, steps: int, model: str
         "steps": [],
     }
     for _ in range(steps):
-        with open("/proc/self/clear_refs", "w") as fh:  # the peak from here on
-            fh.write("5")
+        reset_peak_rss()  # the peak from here on
         entry = rss_bytes()
         t = time.perf_counter()
         with training_forward(net, config.student.rl):

@@ -61,6 +61,16 @@ def peak_rss_bytes() -> int:
         return 0
 
 
+def reset_peak_rss() -> None:
+    """Make :func:`peak_rss_bytes` count from now: Linux resets ``VmHWM`` to the current RSS
+    (a no-op elsewhere). Benchmarks read one phase's own peak this way."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
+
+
 #: glibc's ``mallopt`` parameter number for the mmap threshold (malloc.h).
 _M_MMAP_THRESHOLD = -3
 

@@ -68,6 +68,31 @@ class RLOOTrainer(StudentTrainer):
             backend=backend,
         )
 
+    trains_together = True
+
+    def train_together(
+        self,
+        policy: Policy,
+        students: Sequence[tuple[Sequence[Problem], int]],
+        adapters: Sequence[str],
+        *,
+        prompt: PromptFn,
+        reward: RewardFn,
+        settings: RLConfig,
+    ) -> list[TrainStats]:
+        from soar_kit.lm.rloo import train_rloo_together
+
+        return train_rloo_together(
+            policy,
+            students,
+            adapters,
+            prompt=prompt,
+            reward=reward,
+            settings=settings,
+            micro_batch=self.micro_batch,
+            stop=self.stop,
+        )
+
 
 class TRLTrainer(StudentTrainer):
     """TRL 1.16's ``RLOOTrainer`` (or ``GRPOTrainer`` with ``algorithm="grpo"``) behind the same

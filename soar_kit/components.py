@@ -48,6 +48,8 @@ def resolve_components(config: RunConfig) -> Components:
             raise ConfigError(f"{kind} '{obj.name}' cannot run here: {reason}")
     if config.student.mode == "lora":
         check_lora(config, backend)
+    if config.student.lora.together > 1:
+        check_together(config, backend, trainer, executor)
     source = find_model_source(config.model.name)
     return Components(domain, backend, trainer, scheme, source, executor)
 
@@ -62,6 +64,30 @@ def check_lora(config: RunConfig, backend: GenerationBackend) -> None:
         raise ConfigError(
             f"student.mode=lora: backend '{backend.name}' does not sample LoRA students yet; "
             "use backend.name=transformers or student.mode=full"
+        )
+
+
+def check_together(
+    config: RunConfig, backend: GenerationBackend, trainer: StudentTrainer, executor: Executor
+) -> None:
+    """Students trained together share one batch of the working model: say in one line which
+    setting stands in the way, before any work."""
+    field = f"student.lora.together={config.student.lora.together}"
+    if config.student.mode != "lora":
+        raise ConfigError(f"{field} needs student.mode=lora (students as adapters of one base)")
+    if not trainer.trains_together:
+        raise ConfigError(f"{field}: trainer '{trainer.name}' trains one student at a time")
+    if not executor.trains_together:
+        raise ConfigError(f"{field}: executor '{executor.name}' trains one student at a time")
+    if type(backend).rollout is not GenerationBackend.rollout:
+        raise ConfigError(
+            f"{field}: backend '{backend.name}' samples the students' rollouts itself, one "
+            "student at a time; use backend.name=transformers or student.lora.together=1"
+        )
+    if config.student.rl.gradient_checkpointing:
+        raise ConfigError(
+            f"{field} cannot use student.rl.gradient_checkpointing: checkpointed layers "
+            "recompute outside the forward that routes each row to its student's adapter"
         )
 
 

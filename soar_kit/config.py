@@ -125,6 +125,13 @@ class LoraConfig(_Section):
         description="peft target modules: 'all-linear' (every linear layer but the output "
         "head) or a list of module names such as ['q_proj', 'v_proj'].",
     )
+    together: int = Field(
+        1,
+        ge=1,
+        description="Students trained at once, each an adapter of the one base in a shared "
+        "batch (executor 'local', trainer 'rloo', rollouts sampled by the students' own "
+        "model); 1: one after another. Each student's numbers are the same either way.",
+    )
 
 
 class StudentConfig(_Section):

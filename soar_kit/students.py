@@ -59,7 +59,15 @@ from soar_kit.contracts.model import Policy
 from soar_kit.contracts.records import Problem
 from soar_kit.contracts.trainer import StudentTrainer, TrainStats, VerifierReward
 from soar_kit.errors import SoarKitError
-from soar_kit.lm.lora import adapter_state, base_state, inject_lora, load_base_state, merge_adapters
+from soar_kit.lm.lora import (
+    adapter_state,
+    base_state,
+    inject_lora,
+    load_base_state,
+    merge_adapters,
+    slot_state,
+    student_slots,
+)
 from soar_kit.lm.weights import StateDict, clone_state, restore_state, snapshot_state
 from soar_kit.scoring import qr_accuracies, qr_accuracy, success_counts
 
@@ -259,6 +267,36 @@ def train_student(
     acc = None if qr_together(config, backend) else qr_accuracy(config, domain, student, backend, qr)
     state = adapter_state(student.model) if lora else None
     return StudentResult(acc, tuple(float(x) for x in stats.mean_reward), state=state)
+
+
+def train_students_together(ctx: InnerContext, jobs: Sequence[StudentJob]) -> list[StudentResult]:
+    """:func:`train_student` for several LoRA students at once (``student.lora.together``):
+    each job's student is one adapter slot of the working model, all trained in shared batches
+    (:meth:`~soar_kit.contracts.trainer.StudentTrainer.train_together`). The results are those
+    of :func:`train_student` on each job; the working model is left holding the last student.
+    """
+    config, student = ctx.config, ctx.student
+    with student_slots(student.model, [ctx.baseline_state] * len(jobs)) as slots:
+        stats = ctx.trainer.train_together(
+            student,
+            [(job.problems, job.seed) for job in jobs],
+            slots,
+            prompt=ctx.domain.student_prompt,
+            reward=VerifierReward(ctx.domain),
+            settings=config.student.rl,
+        )
+        states = [slot_state(student.model, slot) for slot in slots]
+    results = []
+    later = qr_together(config, ctx.backend)
+    for trained, state in zip(stats, states, strict=True):
+        acc = None
+        if not later:
+            restore_state(student.model, state, partial=True)
+            acc = qr_accuracy(config, ctx.domain, student, ctx.backend, ctx.qr)
+        rewards = tuple(float(x) for x in trained.mean_reward)
+        results.append(StudentResult(acc, rewards, state=state))
+    student.info["trained"] = True
+    return results
 
 
 def qr_together(config: RunConfig, backend: GenerationBackend) -> bool:

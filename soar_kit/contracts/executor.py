@@ -90,6 +90,8 @@ class Executor(ABC):
     description: ClassVar[str] = ""
     #: Whether workers rebuild students from a saved model folder (``InnerContext.model_dir``).
     needs_model_dir: ClassVar[bool] = False
+    #: Whether it trains ``student.lora.together`` LoRA students at once where asked.
+    trains_together: ClassVar[bool] = False
 
     def available(self) -> str | None:
         """``None`` when usable here, else a one-line reason (e.g. ray not installed)."""

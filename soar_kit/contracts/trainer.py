@@ -73,6 +73,8 @@ class TrainStats(BaseModel):
 class StudentTrainer(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: Whether :meth:`train_together` is implemented (``student.lora.together > 1``).
+    trains_together: ClassVar[bool] = False
 
     def available(self) -> str | None:
         """``None`` when usable here, else a one-line reason (e.g. an extra not installed)."""
@@ -98,3 +100,22 @@ class StudentTrainer(ABC):
         Whoever changes the weights in place calls :func:`soar_kit.weight_version.bump` after
         each optimizer step, so an engine holding a copy re-syncs before it samples again.
         """
+
+    def train_together(
+        self,
+        policy: Policy,
+        students: Sequence[tuple[Sequence[Problem], int]],
+        adapters: Sequence[str],
+        *,
+        prompt: PromptFn,
+        reward: RewardFn,
+        settings: RLConfig,
+    ) -> list[TrainStats]:
+        """Train several LoRA students at once: student ``i`` (its problems, its seed) is the
+        peft adapter ``adapters[i]`` of ``policy.model`` (:func:`soar_kit.lm.lora.student_slots`).
+
+        Must give each student what :meth:`train` gives it alone, so that a run's numbers do
+        not depend on how many students train together; only trainers that set
+        :attr:`trains_together` are asked.
+        """
+        raise NotImplementedError(f"student trainer {self.name!r} trains one student at a time")

@@ -6,7 +6,10 @@ therefore exist, and each has one function here:
 * the **adapters** (:func:`adapter_state`): a student, kilobytes to megabytes;
 * the **base** with its original parameter names (:func:`base_state`, :func:`load_base_state`):
   what a checkpoint or a remote worker needs, loadable by plain transformers;
-* the **merge** (:func:`merge_adapters`): a promotion folds the chosen student into the base.
+* the **merge** (:func:`merge_adapters`): a promotion folds the chosen student into the base;
+* **slots** (:func:`student_slots`): several students as separate adapters of one base, for
+  training them together (:func:`soar_kit.lm.rloo.train_rloo_together`), and the forward that
+  sends each row of a batch through its own student's adapter (:func:`routed`).
 
 peft injects its layers into the model in place and renames the wrapped weights
 (``q_proj.weight`` becomes ``base_model.model....q_proj.base_layer.weight``); the name mapping
@@ -15,6 +18,10 @@ lives in :func:`plain_name` only.
 
 from __future__ import annotations
 
+import copy
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from soar_kit.lm.weights import StateDict
@@ -24,6 +31,9 @@ if TYPE_CHECKING:  # any object with these fields will do (benchmarks/gpu_smoke.
     from soar_kit.config import LoraConfig
 
 _PEFT_PREFIX = "base_model.model."
+#: The adapter every student lives in, alone or as the first of several slots.
+DEFAULT = "default"
+_SLOT = re.compile(r"\.(lora_[A-Za-z_]+)\.default(?=\.)")
 
 
 def inject_lora(model: Any, settings: LoraConfig, seed: int) -> Any:
@@ -142,3 +152,122 @@ def _bump_base(model: Any) -> None:
     adapters' whose every change would otherwise resend the whole base)."""
     bump(model)
     bump(model.get_base_model())
+
+
+def _in_slot(name: str, slot: str) -> str:
+    """A parameter name of the ``default`` adapter as adapter ``slot`` calls it."""
+    return _SLOT.sub(lambda m: f".{m.group(1)}.{slot}", name)
+
+
+@contextmanager
+def student_slots(model: Any, states: Sequence[StateDict]) -> Iterator[list[str]]:
+    """Hold ``len(states)`` students at once as adapters of one base: adapter ``names[i]``
+    starts as ``states[i]`` (each in :func:`adapter_state`'s form), and all of them train.
+
+    Slot 0 is the model's own ``default`` adapter; the others are added for the duration and
+    deleted after, so the model leaves as it came, holding slot 0's student (read the others
+    with :func:`slot_state` inside). Why slots rather than swapping one adapter in and out: one
+    forward then serves every student (peft's mixed-adapter batch), reading the base once.
+    """
+    import torch
+
+    names = [DEFAULT] + [f"student{i}" for i in range(1, len(states))]
+    settings = model.peft_config[DEFAULT]
+    try:
+        # the new adapters' random init is overwritten at once; keep it off the global RNG
+        with torch.random.fork_rng(devices=[]):
+            for name in names[1:]:
+                model.add_adapter(name, copy.deepcopy(settings))
+        own = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, state in zip(names, states, strict=True):
+                wanted = {_in_slot(k, name): v for k, v in state.items()}
+                mine = {k for k in own if "lora_" in k and f".{name}." in k}
+                if set(wanted) != mine:
+                    raise KeyError(f"a student state does not fit adapter slot {name!r}")
+                for k, v in wanted.items():
+                    own[k].copy_(v)
+        for k, p in own.items():
+            p.requires_grad_("lora_" in k)
+        bump(model)
+        yield names
+    finally:
+        for name in names[1:]:
+            if name in model.peft_config:
+                model.delete_adapter(name)
+        for k, p in model.named_parameters():
+            p.requires_grad_("lora_" in k and f".{DEFAULT}." in k)
+        bump(model)
+
+
+def slot_state(model: Any, slot: str) -> StateDict:
+    """Adapter ``slot``'s tensors under the ``default`` adapter's names, copied to CPU: the
+    student in the form :func:`adapter_state` gives and a :class:`~soar_kit.students.StudentPool`
+    takes."""
+    state = {}
+    for k, p in model.named_parameters():
+        if "lora_" in k and f".{slot}." in k:
+            state[_from_slot(k, slot)] = p.detach().to("cpu", copy=True)
+    return state
+
+
+def _from_slot(name: str, slot: str) -> str:
+    return re.sub(rf"\.(lora_[A-Za-z_]+)\.{re.escape(slot)}(?=\.)", r".\1.default", name)
+
+
+@contextmanager
+def routed(model: Any, *layouts: Sequence[str] | None) -> Iterator[None]:
+    """Forward passes inside send row ``i`` of a batch through adapter ``layout[i]``, where
+    ``layout`` is the one of ``layouts`` with as many names as the batch has rows (a sampler's
+    prefill over the prompts and its decoding over their samples have different row counts).
+
+    Why not peft's mixed-adapter batch (``adapter_names=``): it gathers each adapter's rows with
+    a Python list of indices and scatters them back, in every adapter layer of every forward;
+    on soar-mini that made two students sampled together 1.4x slower than one after another.
+    Here the students' rows are contiguous runs (that is how the trainer lays them out), so each
+    run is a slice (a view, no copy) and the adapters' outputs are joined once per layer. The
+    arithmetic per row is peft's own: ``base(x) + B(A(x)) * scaling``.
+    """
+    given = [list(names) for names in layouts if names is not None]
+    if not given:
+        yield
+        return
+    runs: dict[int, list[tuple[int, int, str]]] = {}
+    for names in given:
+        blocks: list[tuple[int, int, str]] = []
+        for i, name in enumerate(names):
+            if blocks and blocks[-1][2] == name:
+                blocks[-1] = (blocks[-1][0], i + 1, name)
+            else:
+                blocks.append((i, i + 1, name))
+        if runs.get(len(names), blocks) != blocks:
+            raise ValueError(f"two adapter layouts for batches of {len(names)} rows")
+        runs[len(names)] = blocks
+    layers = [m for m in model.modules() if hasattr(m, "lora_A") and hasattr(m, "base_layer")]
+    for layer in layers:
+        layer.forward = _routed_forward(layer, runs)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer.forward
+
+
+def _routed_forward(layer: Any, runs: dict[int, list[tuple[int, int, str]]]):
+    import torch
+
+    def forward(x: Any, *args: Any, **kwargs: Any) -> Any:
+        blocks = runs.get(x.shape[0])
+        if blocks is None:
+            raise ValueError(f"no adapter layout for a batch of {x.shape[0]} rows")
+        result = layer.base_layer(x, *args, **kwargs)
+        parts = []
+        for lo, hi, name in blocks:
+            a = layer.lora_A[name]
+            part = x[lo:hi].to(a.weight.dtype)
+            parts.append(
+                layer.lora_B[name](a(layer.lora_dropout[name](part))) * layer.scaling[name]
+            )
+        return result + torch.cat(parts).to(result.dtype)
+
+    return forward

@@ -146,18 +146,98 @@ def train_rloo(
     ``backend`` samples the rollouts where it has rollouts of its own (vLLM, which re-syncs its
     engine after each step); otherwise, and with ``None``, ``policy.model`` samples directly.
     """
+    return _train(
+        policy,
+        [(problems, seed)],
+        None,
+        prompt=prompt,
+        reward=reward,
+        settings=settings,
+        on_step=on_step,
+        micro_batch=micro_batch,
+        stop=stop,
+        reference=reference,
+        backend=backend,
+    )[0]
+
+
+def train_rloo_together(
+    policy: Policy,
+    students: Sequence[tuple[Sequence[Problem], int]],
+    adapters: Sequence[str],
+    *,
+    prompt: PromptFn,
+    reward: RewardFn,
+    settings: RLConfig,
+    micro_batch: int = 64,
+    stop: Sequence[str] = (),
+) -> list[TrainStats]:
+    """Train several LoRA students of one frozen base at once: student ``i`` (its problems and
+    seed) is the peft adapter ``adapters[i]`` of ``policy.model``.
+
+    Each step samples every student's rollouts in one batch and scores them in one forward and
+    backward, each row through its own adapter (peft's mixed-adapter batch); each student keeps
+    its own problem order, random stream, gradient clipping and AdamW state. The students' losses
+    are summed and their adapters are disjoint, so every student gets exactly its own gradient:
+    the result is :func:`train_rloo` on each student, one after another, up to float rounding
+    (batch composition and padding change the order of sums, not the maths). What it buys is
+    fewer, larger batches over the base, whose weights are read once per step for all students.
+    """
+    if len(adapters) != len(students):
+        raise ValueError(f"{len(adapters)} adapters for {len(students)} students")
+    if settings.gradient_checkpointing:
+        # checkpointed layers recompute in the backward pass, outside the forward that routes
+        # each row to its adapter: they would recompute with the wrong one
+        raise ValueError(
+            "student.rl.gradient_checkpointing cannot be used with students trained together "
+            "(student.lora.together > 1)"
+        )
+    return _train(
+        policy,
+        students,
+        list(adapters),
+        prompt=prompt,
+        reward=reward,
+        settings=settings,
+        on_step=None,
+        micro_batch=micro_batch,
+        stop=stop,
+        reference=None,
+        backend=None,
+    )
+
+
+def _train(
+    policy: Policy,
+    students: Sequence[tuple[Sequence[Problem], int]],
+    adapters: list[str] | None,
+    *,
+    prompt: PromptFn,
+    reward: RewardFn,
+    settings: RLConfig,
+    on_step: StepCallback | None,
+    micro_batch: int,
+    stop: Sequence[str],
+    reference: Any,
+    backend: GenerationBackend | None,
+) -> list[TrainStats]:
+    """The RLOO loop for one student (``adapters`` None) or several in lockstep."""
     import torch
 
-    if not problems:
+    if any(not problems for problems, _ in students):
         raise ValueError("no problems to train on")
     model, tok = policy.model, policy.tokenizer
     device = policy.device
     sampling = settings.sampling
     group, steps = settings.group_size, settings.steps
     micro_batch = settings.micro_batch or micro_batch
-    rng = random.Random(seed)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
+    n_students = len(students)
+    rngs = [random.Random(seed) for _, seed in students]
+    generators = []
+    for _, seed in students:
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+        generators.append(generator)
 
     # a LoRA (peft) student's reference is its own base: adapters off, no second copy in memory
     adapters_off = settings.kl > 0 and reference is None and hasattr(model, "disable_adapter")
@@ -165,33 +245,52 @@ def train_rloo(
         reference = copy.deepcopy(model).eval()
         for p in reference.parameters():
             p.requires_grad_(False)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.999)
-    )
+    # each student's own parameters, AdamW and schedule (all of them with one student)
+    if adapters is None:
+        owned = [[p for p in model.parameters() if p.requires_grad]]
+    else:
+        owned = [
+            [p for n, p in model.named_parameters() if p.requires_grad and f".{name}." in n]
+            for name in adapters
+        ]
+        if any(not params for params in owned):
+            raise ValueError(f"no trainable adapter among {adapters}")
+    optimizers = [
+        torch.optim.AdamW(
+            params, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.999)
+        )
+        for params in owned
+    ]
     warmup = round(settings.warmup_ratio * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda s: warmup_cosine(s, steps, warmup, decay=settings.schedule == "cosine"),
-    )
+    schedulers = [
+        torch.optim.lr_scheduler.LambdaLR(
+            optimizer,
+            lambda s: warmup_cosine(s, steps, warmup, decay=settings.schedule == "cosine"),
+        )
+        for optimizer in optimizers
+    ]
 
-    stats = TrainStats()
+    all_stats = [TrainStats() for _ in students]
     start = time.perf_counter()
     model.eval()
-    batch_iter = batches(problems, settings.batch_size, rng)
+    batch_iters = [
+        batches(problems, settings.batch_size, rng)
+        for (problems, _), rng in zip(students, rngs, strict=True)
+    ]
+    per = settings.batch_size * group  # rows of one student in a step
     for step in range(steps):
-        batch = next(batch_iter)
+        student_batches = [next(it) for it in batch_iters]
         # 2. sample with the policy itself (through the run's engine where it has one)
-        prompts = [prompt(p) for p in batch]
+        prompts = [prompt(p) for batch in student_batches for p in batch]
         rollout = None
         if backend is not None:
             draw = SamplingParams.from_config(
                 sampling,
                 n=group,
                 stop=tuple(stop),
-                seed=(seed * 1_000_003 + step) & 0x7FFFFFFF,  # an engine's own stream per step
+                seed=(students[0][1] * 1_000_003 + step) & 0x7FFFFFFF,  # the engine's stream
             )
-            rollout = backend.rollout(policy, prompts, draw, generator=generator)
+            rollout = backend.rollout(policy, prompts, draw, generator=generators[0])
         if rollout is None:
             rollout = sample(
                 model,
@@ -202,70 +301,106 @@ def train_rloo(
                 top_p=sampling.top_p,
                 max_new_tokens=sampling.max_new_tokens,
                 stop=stop,
-                generator=generator,
+                generator=(
+                    generators[0]
+                    if adapters is None
+                    else [g for g in generators for _ in range(settings.batch_size)]
+                ),
+                adapters=(
+                    None
+                    if adapters is None
+                    else [a for a in adapters for _ in range(settings.batch_size)]
+                ),
             )
         # 3. rewards and leave-one-out advantages
         texts = rollout.texts  # group completions per prompt, prompt after prompt
+        problems_flat = [p for batch in student_batches for p in batch]
         rewards = torch.tensor(
             [
                 r
-                for j, problem in enumerate(batch)
+                for j, problem in enumerate(problems_flat)
                 for r in group_rewards(reward, problem, texts[j * group : (j + 1) * group])
             ],
             dtype=torch.float32,
             device=device,
         )
-        advantages = rloo_advantages(rewards.view(len(batch), group)).flatten()
+        advantages = rloo_advantages(rewards.view(len(problems_flat), group)).flatten()
         # 4. policy-gradient loss (+ KL), accumulated over micro-batches
         rows = rewards.shape[0]
         mask = rollout.completion_mask.float()
-        n_tokens = mask.sum().clamp(min=1.0)
-        optimizer.zero_grad(set_to_none=True)
-        loss_total, kl_total = 0.0, 0.0
+        n_tokens = [mask[s * per : (s + 1) * per].sum().clamp(min=1.0) for s in range(n_students)]
+        row_adapters = None if adapters is None else [a for a in adapters for _ in range(per)]
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+        loss_totals, kl_totals = [0.0] * n_students, [0.0] * n_students
         chunk = settings.logprob_chunk
         for lo in range(0, rows, micro_batch):
             sl = slice(lo, min(rows, lo + micro_batch))
-            with training_forward(model, settings):
-                logp = completion_logprobs(model, rollout, sl, chunk=chunk)
-            m = mask[sl]
-            loss = policy_gradient_loss(
-                logp, m, advantages[sl], rows * sampling.max_new_tokens, per_sequence=True
-            )
+            ref_logp = None
             if settings.kl > 0:
                 with torch.no_grad():
                     if adapters_off:
                         with model.disable_adapter():
                             ref_logp = completion_logprobs(model, rollout, sl, chunk=chunk)
+                        # peft's re-enable leaves only the active adapter trainable
+                        for params in owned:
+                            for p in params:
+                                p.requires_grad_(True)
                     else:
                         ref_logp = completion_logprobs(reference, rollout, sl, chunk=chunk)
-                kl = k3_kl(logp, ref_logp, m, n_tokens)
-                loss = loss + settings.kl * kl
-                kl_total += float(kl.detach())
+            with training_forward(model, settings):
+                logp = completion_logprobs(model, rollout, sl, chunk=chunk, adapters=row_adapters)
+            loss = None
+            # each student's rows in this micro-batch, with its own normalisation
+            for s in range(sl.start // per, (sl.stop - 1) // per + 1):
+                a, b = max(sl.start, s * per), min(sl.stop, (s + 1) * per)
+                part = slice(a - sl.start, b - sl.start)
+                m = mask[a:b]
+                term = policy_gradient_loss(
+                    logp[part],
+                    m,
+                    advantages[a:b],
+                    per * sampling.max_new_tokens,
+                    per_sequence=True,
+                )
+                if ref_logp is not None:
+                    kl = k3_kl(logp[part], ref_logp[part], m, n_tokens[s])
+                    term = term + settings.kl * kl
+                    kl_totals[s] += float(kl.detach())
+                loss_totals[s] += float(term.detach())
+                loss = term if loss is None else loss + term
+            assert loss is not None
             loss.backward()
-            loss_total += float(loss.detach())
         # 5. clip, step, schedule
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm)
-        optimizer.step()
+        grad_norms = []
+        for params, optimizer, scheduler in zip(owned, optimizers, schedulers, strict=True):
+            grad_norms.append(torch.nn.utils.clip_grad_norm_(params, settings.max_grad_norm))
+            optimizer.step()
+            scheduler.step()
         bump(model)  # an engine holding a copy re-syncs before the next rollout
-        scheduler.step()
 
-        stats.steps += 1
-        stats.mean_reward.append(float(rewards.mean()))
-        stats.loss.append(loss_total)
-        stats.kl.append(kl_total)
-        stats.tokens += rollout.num_tokens
+        for s, stats in enumerate(all_stats):
+            rows_s = slice(s * per, (s + 1) * per)
+            stats.steps += 1
+            stats.mean_reward.append(float(rewards[rows_s].mean()))
+            stats.loss.append(loss_totals[s])
+            stats.kl.append(kl_totals[s])
+            stats.tokens += int(rollout.completion_mask[rows_s].sum().item())
         if on_step is not None:
+            stats = all_stats[0]
             on_step(
                 step + 1,
                 {
                     "reward": stats.mean_reward[-1],
-                    "loss": loss_total,
-                    "kl": kl_total,
-                    "grad_norm": float(grad_norm),
-                    "lr": scheduler.get_last_lr()[0],
+                    "loss": loss_totals[0],
+                    "kl": kl_totals[0],
+                    "grad_norm": float(grad_norms[0]),
+                    "lr": schedulers[0].get_last_lr()[0],
                     "tokens": float(rollout.num_tokens),
                 },
             )
-    stats.seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    for stats in all_stats:
+        stats.seconds = seconds
     policy.info["trained"] = True
-    return stats
+    return all_stats

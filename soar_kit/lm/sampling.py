@@ -66,14 +66,23 @@ def sample(
     stop: Sequence[str] = (),
     generator: Any = None,
     add_special_tokens: bool = False,
+    adapters: Sequence[str] | None = None,
 ) -> Rollout:
     """Sample ``n`` completions for each prompt in one batch (no gradients).
 
     ``temperature == 0`` is greedy. Prompts are left-padded and position ids follow the attention
     mask so padding does not shift positions. Rows stop at EOS or once a stop string appears in
     their decoded text; the batch stops when every row has.
+
+    Several students in one batch (:func:`soar_kit.lm.rloo.train_rloo_together`): ``adapters``
+    names each prompt's peft adapter, and ``generator`` may be a sequence with one generator
+    per prompt. Consecutive prompts with the same generator are one student: its rows draw
+    together, and only while one of them is still live, so each student's random stream
+    advances exactly as when it samples alone.
     """
     import torch
+
+    from soar_kit.lm.lora import routed
 
     device = next(model.parameters()).device
     enc = tokenizer(
@@ -85,6 +94,10 @@ def sample(
     pad_id = tokenizer.pad_token_id
     eos_ids = _eos_ids(model, tokenizer)
     eos = torch.tensor(sorted(eos_ids), device=device, dtype=torch.long)
+    draws = _draw_blocks(generator, len(prompts), n)
+    if adapters is not None and len(adapters) != len(prompts):
+        raise ValueError(f"{len(adapters)} adapter names for {len(prompts)} prompts")
+    per_row = None if adapters is None else [a for a in adapters for _ in range(n)]
 
     was_training = model.training
     model.eval()
@@ -94,7 +107,7 @@ def sample(
     attn = prompt_mask
     texts_so_far: list[str] = [""] * rows
     try:
-        with torch.no_grad():
+        with torch.no_grad(), routed(model, adapters, per_row):
             positions = (attn.cumsum(-1) - 1).clamp(min=0)
             # prefill each distinct prompt once and repeat its KV cache n times (the n samples
             # share the prompt); only the last position's logits are needed, so the LM head
@@ -133,7 +146,12 @@ def sample(
                     if top_p < 1.0:
                         logits = _top_p_filter(logits, top_p)
                     probs = torch.softmax(logits, dim=-1)
-                    token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+                    token = torch.zeros(rows, dtype=torch.long, device=device)
+                    for lo, hi, gen in draws:
+                        if not bool(done[lo:hi].all()):
+                            token[lo:hi] = torch.multinomial(
+                                probs[lo:hi], 1, generator=gen
+                            ).squeeze(-1)
                 token = torch.where(done, torch.full_like(token, pad_id), token)
                 out_tokens.append(token)
                 lengths += (~done).long()
@@ -174,6 +192,21 @@ def sample(
     return Rollout(prompt_ids, prompt_mask, completion_ids, completion_mask, texts_so_far)
 
 
+def _draw_blocks(generator: Any, prompts: int, n: int) -> list[tuple[int, int, Any]]:
+    """Row ranges ``[lo, hi)`` that draw their tokens with one generator, in one call."""
+    if not isinstance(generator, (list, tuple)):
+        return [(0, prompts * n, generator)]
+    if len(generator) != prompts:
+        raise ValueError(f"{len(generator)} generators for {prompts} prompts")
+    blocks: list[tuple[int, int, Any]] = []
+    for i, gen in enumerate(generator):
+        if blocks and blocks[-1][2] is gen:
+            blocks[-1] = (blocks[-1][0], (i + 1) * n, gen)
+        else:
+            blocks.append((i * n, (i + 1) * n, gen))
+    return blocks
+
+
 def _keep_last(model: Any, n: int) -> dict[str, int]:
     """``logits_to_keep=n`` where the model's forward accepts it (all recent transformers LMs)."""
     import inspect
@@ -199,7 +232,12 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
 
 
 def completion_logprobs(
-    model: Any, rollout: Rollout, rows: slice | None = None, *, chunk: int = 0
+    model: Any,
+    rollout: Rollout,
+    rows: slice | None = None,
+    *,
+    chunk: int = 0,
+    adapters: Sequence[str] | None = None,
 ) -> Any:
     """Per-token log-probabilities of ``rollout``'s completion tokens under ``model`` (with grad).
 
@@ -212,10 +250,13 @@ def completion_logprobs(
     backward pass recomputes each chunk's logits instead of keeping them. At the paper's shapes
     (64 rows x 1,024 tokens x a 128k vocabulary) the unchunked fp32 logits alone are ~34 GB;
     chunked, the peak is ``rows x chunk x vocab`` floats. The values equal the unchunked ones.
+
+    ``adapters``: the peft adapter of every row of the rollout (several students at once).
     """
     import torch
 
     sl = rows if rows is not None else slice(None)
+    names = None if adapters is None else list(adapters)[sl]
     p_ids, p_mask = rollout.prompt_ids[sl], rollout.prompt_mask[sl]
     c_ids, c_mask = rollout.completion_ids[sl], rollout.completion_mask[sl]
     ids = torch.cat([p_ids, c_ids], dim=1)
@@ -223,16 +264,19 @@ def completion_logprobs(
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     width = c_ids.shape[1]
     if chunk > 0:
-        return _chunked_logprobs(model, ids, mask, positions, c_ids, chunk)
+        return _chunked_logprobs(model, ids, mask, positions, c_ids, chunk, names)
     # logits at position t predict token t+1: the completion is predicted by the width positions
     # before its end; computing the LM head only there saves its cost over the prompt
-    logits = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=False,
-        **_keep_last(model, width + 1),
-    ).logits
+    from soar_kit.lm.lora import routed
+
+    with routed(model, names):
+        logits = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=False,
+            **_keep_last(model, width + 1),
+        ).logits
     logits = logits[:, -width - 1 : -1, :].float()
     return _picked_minus_lse(logits, c_ids)
 
@@ -246,22 +290,37 @@ def _picked_minus_lse(logits: Any, targets: Any) -> Any:
 
 
 def _chunked_logprobs(
-    model: Any, ids: Any, mask: Any, positions: Any, targets: Any, chunk: int
+    model: Any,
+    ids: Any,
+    mask: Any,
+    positions: Any,
+    targets: Any,
+    chunk: int,
+    adapters: Sequence[str] | None,
 ) -> Any:
     import torch
     from torch.utils.checkpoint import checkpoint
 
+    from soar_kit.lm.lora import routed
+
     width = targets.shape[1]
-    out = model(
-        input_ids=ids,
-        attention_mask=mask,
-        position_ids=positions,
-        use_cache=False,
-        output_hidden_states=True,
-        **_keep_last(model, 1),
-    )
+    with routed(model, adapters):
+        out = model(
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=False,
+            output_hidden_states=True,
+            **_keep_last(model, 1),
+        )
     hidden = out.hidden_states[-1][:, -width - 1 : -1, :]
     head = model.get_output_embeddings()
+    if adapters is not None and hasattr(head, "lora_A"):
+        # the head runs below outside the forward that routes rows to their adapters
+        raise ValueError(
+            "logprob_chunk with students trained together needs an output head without "
+            "adapters (student.lora.target_modules)"
+        )
     # the chunked path assumes logits = head(last hidden state); a model that post-processes
     # its logits (soft-capping, scaling) would be scored wrongly, so check it on the position
     # the model computed itself
